@@ -1,0 +1,103 @@
+# ngx_mcp: the secure MCP code gateway.
+#
+#   make run    install what is missing, build, start the demo stack
+#   make test   install what is missing, build, run every test
+#
+# Both work as root without a TTY on Debian 12.  Variables:
+#   NGINX_SRC=/path/to/nginx   build the module against that nginx source
+#                              tree instead of Debian's nginx-dev copy
+#   MCP_GATEWAY_PORT, MCP_REDIS_PORT, MCP_WORKER_PORT, MCP_IDP_PORT
+#                              ports of `make run` (all on 127.0.0.1)
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+
+ROOT         := $(CURDIR)
+BUILD        := $(ROOT)/build
+PYTHON       := /usr/bin/python3
+NGINX_SRC    ?= /usr/share/nginx/src
+MODULE_SO    := $(BUILD)/nginx/ngx_http_mcp_module.so
+WORKER_BIN   := $(ROOT)/sandbox-worker/build/mcp-sandbox-worker
+
+MODULE_SRCS  := $(ROOT)/config $(wildcard $(ROOT)/ngx_mcp_module/*.[ch])
+
+# Debian packages the build, the demo stack and the tests need
+DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
+                libjansson-dev libhiredis-dev libssl-dev libseccomp-dev \
+                libmicrohttpd-dev libpython3.11-dev python3.11 \
+                libcmocka-dev python3-pytest redis-server redis-tools \
+                openssl curl ca-certificates
+
+.PHONY: all deps build module worker run test unit integration e2e clean
+
+all: build
+
+deps: $(BUILD)/.deps-debian node_modules/.package-lock.json
+
+# apt-get only when a package is missing, so a warm machine starts fast
+$(BUILD)/.deps-debian: Makefile
+	@mkdir -p $(BUILD)
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null \
+	        | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	    missing="$$missing nodejs npm"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && \
+	    apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+node_modules/.package-lock.json: package-lock.json package.json $(BUILD)/.deps-debian
+	npm ci --no-audit --no-fund --loglevel=error </dev/null
+	@touch $@
+
+build: module worker
+
+module: $(MODULE_SO)
+
+# nginx's configure, with Debian's own flags (conf_flags) so the result is
+# binary compatible with the stock nginx that loads it
+$(BUILD)/nginx/Makefile: $(ROOT)/config $(BUILD)/.deps-debian
+	@mkdir -p $(BUILD)/nginx
+	cd "$(NGINX_SRC)" && \
+	flags=(--with-compat); \
+	if [ -f conf_flags ]; then . ./conf_flags; flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
+	./configure \
+	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	    "$${flags[@]}" \
+	    --add-dynamic-module="$(ROOT)" --builddir="$(BUILD)/nginx" \
+	    > "$(BUILD)/nginx/configure.log" 2>&1 \
+	|| { tail -n 30 "$(BUILD)/nginx/configure.log"; exit 1; }
+
+$(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -f "$(BUILD)/nginx/Makefile" -C "$(NGINX_SRC)" modules
+	@test -f $@ && echo "built $@"
+
+worker: $(BUILD)/.deps-debian
+	$(MAKE) -s -C sandbox-worker
+
+run: deps build
+	$(PYTHON) demo/stack.py run
+
+test: deps build
+	@$(PYTHON) test/run_all.py
+
+unit: deps
+	$(MAKE) -s -C test/unit run
+
+integration: deps build
+	$(PYTHON) -m pytest -q test/integration
+
+e2e: deps build
+	$(PYTHON) demo/stack.py exec -- node --test test/e2e/
+
+clean:
+	rm -rf $(BUILD) test/unit/build
+	$(MAKE) -s -C sandbox-worker clean

@@ -1,0 +1,399 @@
+#!/usr/bin/python3
+"""The demo stack: redis-server, one sandbox worker, the demo identity
+provider and the system nginx loading the built module, all on 127.0.0.1.
+
+    demo/stack.py run                 start, print how to connect, wait for
+                                      Ctrl-C or SIGTERM, stop everything
+    demo/stack.py exec -- CMD ...     start on free ports, run CMD with the
+                                      MCP_* variables set, stop, exit as CMD
+
+The tests import Stack and start it the same way (test/integration).
+"""
+
+import argparse
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULE_SO = os.path.join(ROOT, "build", "nginx", "ngx_http_mcp_module.so")
+WORKER_BIN = os.path.join(ROOT, "sandbox-worker", "build", "mcp-sandbox-worker")
+TOOLSET_DIR = os.path.join(ROOT, "sandbox-worker", "toolsets", "log-analysis")
+DEMO_LOGS = os.path.join(TOOLSET_DIR, "demo-logs")
+NGINX_TEMPLATE = os.path.join(ROOT, "demo", "nginx.conf.in")
+AUDIT_FORMAT = os.path.join(ROOT, "ngx_mcp_module", "conf", "mcp_audit_log_format.conf")
+NGINX_BIN = shutil.which("nginx", path="/usr/sbin:/usr/bin") or "/usr/sbin/nginx"
+TENANT_PATH = "/mcp/log-analysis"
+START_TIMEOUT = 30.0
+
+
+class StackError(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, what, timeout=START_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"{what} exited with status {proc.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise StackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def wait_for_line(proc, prefix, what, timeout=START_TIMEOUT):
+    """Reads proc's stdout until a line starts with prefix; returns it."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    os.set_blocking(proc.stdout.fileno(), False)
+    buf = b""
+    while time.monotonic() < deadline:
+        chunk = proc.stdout.read()
+        if chunk:
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                text = line.decode(errors="replace")
+                seen.append(text)
+                if text.startswith(prefix):
+                    return text, seen
+        elif proc.poll() is not None:
+            raise StackError(f"{what} exited with status {proc.returncode} while starting")
+        else:
+            time.sleep(0.02)
+    raise StackError(f"{what} did not print '{prefix}' within {timeout:.0f} s")
+
+
+class Stack:
+    """Starts and stops every process of the demo stack."""
+
+    def __init__(self, ports=None, state_dir=None, quiet=True):
+        ports = ports or {}
+        self.ports = {
+            "gateway": ports.get("gateway") or free_port(),
+            "redis": ports.get("redis") or free_port(),
+            "worker": ports.get("worker") or free_port(),
+            "idp": ports.get("idp") or free_port(),
+        }
+        self.state = state_dir or tempfile.mkdtemp(prefix="ngx-mcp-")
+        os.chmod(self.state, 0o755)   # nginx workers and the sandbox run as nobody
+        self.quiet = quiet
+        self.procs = {}
+        self.secrets = {}
+        self.keys = {}
+        self.as_root = os.geteuid() == 0
+        self.unprivileged = "nobody"
+
+    # paths -----------------------------------------------------------------
+    def path(self, *parts):
+        return os.path.join(self.state, *parts)
+
+    @property
+    def gateway_url(self):
+        return f"http://127.0.0.1:{self.ports['gateway']}{TENANT_PATH}"
+
+    @property
+    def redis_url(self):
+        return f"redis://127.0.0.1:{self.ports['redis']}/0"
+
+    @property
+    def issuer(self):
+        return f"http://127.0.0.1:{self.ports['idp']}/realms/mcp-realm"
+
+    def log(self, name):
+        return open(self.path("logs", name), "ab")
+
+    # lifecycle -------------------------------------------------------------
+    def start(self):
+        for binary, hint in ((MODULE_SO, "make module"), (WORKER_BIN, "make worker")):
+            if not os.path.exists(binary):
+                raise StackError(f"{binary} is missing; run '{hint}' first")
+        for d in ("logs", "redis", "tmp", "workspaces"):
+            os.makedirs(self.path(d), exist_ok=True)
+        self._write_secret("identity.secret", secrets.token_hex(32))
+        try:
+            self.start_redis()
+            self.start_worker()
+            self.start_idp()
+            self.start_nginx()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for name in ("nginx", "idp", "worker", "redis"):
+            proc = self.procs.pop(name, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            # nginx: QUIT is the graceful stop; the others take TERM
+            proc.send_signal(signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # components ------------------------------------------------------------
+    def _write_secret(self, name, value):
+        path = self.path(name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+        self.secrets[name] = value
+        return path
+
+    def _chown_unprivileged(self, path):
+        if self.as_root:
+            pw = pwd.getpwnam(self.unprivileged)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def start_redis(self, port=None):
+        port = port or self.ports["redis"]
+        conf = self.path("redis", "redis.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {port}\nbind 127.0.0.1\nprotected-mode yes\n"
+                    f"dir {self.path('redis')}\nsave \"\"\nappendonly no\n"
+                    "daemonize no\nlogfile \"\"\n")
+        proc = subprocess.Popen(["redis-server", conf], stdin=subprocess.DEVNULL,
+                                stdout=self.log("redis.log"), stderr=subprocess.STDOUT)
+        self.procs["redis"] = proc
+        wait_for_port(port, proc, "redis-server")
+
+    def start_worker(self):
+        self._chown_unprivileged(self.path("workspaces"))
+        args = [WORKER_BIN,
+                "--toolset", TOOLSET_DIR,
+                "--listen", f"127.0.0.1:{self.ports['worker']}",
+                "--identity-secret-file", self.path("identity.secret"),
+                "--workspace-root", self.path("workspaces"),
+                "--data-dir", DEMO_LOGS]
+        if self.as_root:
+            args += ["--user", self.unprivileged]
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=self.log("worker.log"))
+        self.procs["worker"] = proc
+        wait_for_line(proc, "mcp-sandbox-worker ready", "the sandbox worker")
+        self._drain(proc, "worker.out")
+
+    def start_idp(self):
+        env = dict(os.environ)
+        for var, name in (("DEMO_ANALYST_PASSWORD", "analyst"), ("DEMO_ADMIN_PASSWORD", "admin"),
+                          ("DEMO_VIEWER_PASSWORD", "viewer"), ("IDP_CLIENT_SECRET", "client")):
+            env[var] = self.secrets.setdefault(var, secrets.token_urlsafe(18))
+        args = ["node", os.path.join(ROOT, "demo", "idp", "server.mjs"),
+                "--port", str(self.ports["idp"]),
+                "--audience", self.gateway_url,
+                "--keys-file", self.path("idp-keys.json"),
+                "--test-endpoints"]
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=self.log("idp.log"), env=env, cwd=ROOT)
+        self.procs["idp"] = proc
+        wait_for_line(proc, "idp ready", "the identity provider")
+        self._drain(proc, "idp.out")
+
+    def nginx_conf(self):
+        with open(NGINX_TEMPLATE) as f:
+            template = f.read()
+        values = {
+            "module": MODULE_SO,
+            "state": self.state,
+            "user": f"user {self.unprivileged} nogroup;" if self.as_root else "",
+            "gateway_port": self.ports["gateway"],
+            "redis_port": self.ports["redis"],
+            "worker_port": self.ports["worker"],
+            "audit_format": AUDIT_FORMAT,
+        }
+        for key, value in values.items():
+            template = template.replace("@" + key + "@", str(value))
+        return template
+
+    def start_nginx(self):
+        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(self.path("tmp", d), exist_ok=True)
+            self._chown_unprivileged(self.path("tmp", d))
+        conf = self.path("nginx.conf")
+        with open(conf, "w") as f:
+            f.write(self.nginx_conf())
+        base = [NGINX_BIN, "-p", self.state, "-c", conf, "-e", self.path("logs", "error.log")]
+        check = subprocess.run(base + ["-t", "-q"], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise StackError("nginx -t failed:\n" + check.stderr)
+        proc = subprocess.Popen(base, stdin=subprocess.DEVNULL,
+                                stdout=self.log("nginx.out"), stderr=subprocess.STDOUT)
+        self.procs["nginx"] = proc
+        wait_for_port(self.ports["gateway"], proc, "nginx")
+
+    def _drain(self, proc, name):
+        """Keeps a child's stdout pipe from filling up, into a log file."""
+        out = self.log(name)
+        os.set_blocking(proc.stdout.fileno(), True)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                shutil.copyfileobj(proc.stdout, out)
+            finally:
+                os._exit(0)
+        proc.stdout.close()
+
+    # keys ------------------------------------------------------------------
+    def create_key(self, user, roles, *extra):
+        env = dict(os.environ, REDIS_URL=self.redis_url, MCP_GATEWAY_URL=self.gateway_url)
+        res = subprocess.run([os.path.join(ROOT, "tools", "create-api-key.sh"), user, roles,
+                              "--json", *extra], capture_output=True, text=True, env=env,
+                             stdin=subprocess.DEVNULL)
+        if res.returncode != 0:
+            raise StackError(f"create-api-key.sh failed: {res.stderr.strip()}")
+        record = json.loads(res.stdout)
+        self.keys[user] = record
+        return record
+
+    def env(self):
+        """The variables a client of this stack needs."""
+        return {
+            "MCP_URL": self.gateway_url,
+            "MCP_GATEWAY_URL": self.gateway_url,
+            "REDIS_URL": self.redis_url,
+            "IDP_ISSUER": self.issuer,
+            "IDP_TOKEN_URL": self.issuer + "/protocol/openid-connect/token",
+            "IDP_CLIENT_SECRET": self.secrets["IDP_CLIENT_SECRET"],
+            "DEMO_ANALYST_PASSWORD": self.secrets["DEMO_ANALYST_PASSWORD"],
+            "DEMO_ADMIN_PASSWORD": self.secrets["DEMO_ADMIN_PASSWORD"],
+            "MCP_STATE_DIR": self.state,
+        }
+
+
+def connection_help(stack, key):
+    url = stack.gateway_url
+    auth = f"Bearer {key}"
+    cursor = {"mcpServers": {"ngx-mcp": {"url": url, "headers": {"Authorization": auth}}}}
+    vscode = {"servers": {"ngx-mcp": {"type": "http", "url": url,
+                                       "headers": {"Authorization": auth}}}}
+    claude = {"mcpServers": {"ngx-mcp": {"command": "npx", "args": [
+        "-y", "mcp-remote", url, "--header", f"Authorization:{auth}"]}}}
+    curl = (f"curl -s {url} -H 'Authorization: {auth}' "
+            "-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' "
+            "-d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
+            "{\"name\":\"execute_code\",\"arguments\":{\"code\":\"print(sum(range(10)))\"}}}'")
+    return f"""
+ngx_mcp demo stack is ready.
+
+  MCP endpoint    {url}
+  API key         {key}
+                  (user demo-analyst, roles mcp-log-analyst; shown once)
+  Identity        {stack.issuer}
+                  users demo-analyst / demo-admin, passwords:
+                    demo-analyst  {stack.secrets['DEMO_ANALYST_PASSWORD']}
+                    demo-admin    {stack.secrets['DEMO_ADMIN_PASSWORD']}
+  Audit log       {stack.path('logs', 'audit.log')}
+  State           {stack.state}
+
+Try it:
+
+  {curl}
+
+Cursor (~/.cursor/mcp.json):
+{json.dumps(cursor, indent=2)}
+
+VS Code (.vscode/mcp.json):
+{json.dumps(vscode, indent=2)}
+
+Claude Desktop (claude_desktop_config.json; bridges through mcp-remote):
+{json.dumps(claude, indent=2)}
+
+Press Ctrl-C to stop every process of the stack.
+"""
+
+
+def port_settings():
+    ports = {}
+    for name, var, default in (("gateway", "MCP_GATEWAY_PORT", 8787), ("redis", "MCP_REDIS_PORT", 6390),
+                               ("worker", "MCP_WORKER_PORT", 9101), ("idp", "MCP_IDP_PORT", 8788)):
+        value = os.environ.get(var, str(default))
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise StackError(f"{var}={value!r} is not a port number")
+        ports[name] = int(value)
+    return ports
+
+
+def cmd_run():
+    stopping = []
+
+    def on_signal(signum, _frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.monotonic()
+    stack = Stack(ports=port_settings())
+    try:
+        stack.start()
+        key = stack.create_key("demo-analyst", "mcp-log-analyst", "--note", "make run demo key")
+        print(connection_help(stack, key["key"]))
+        print(f"(ready in {time.monotonic() - started:.1f} s)", flush=True)
+        while not stopping:
+            dead = [n for n, p in stack.procs.items() if p.poll() is not None]
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited; see {stack.path('logs')}", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        stack.stop()
+        print("stopped every process of the stack.", file=sys.stderr)
+
+
+def cmd_exec(command):
+    with Stack() as stack:
+        analyst = stack.create_key("demo-analyst", "mcp-log-analyst")
+        viewer = stack.create_key("demo-viewer", "mcp-viewer")
+        env = dict(os.environ, **stack.env(), MCP_ANALYST_KEY=analyst["key"],
+                   MCP_VIEWER_KEY=viewer["key"])
+        return subprocess.call(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("run", help="start the demo stack until Ctrl-C")
+    ex = sub.add_parser("exec", help="run a command against a fresh stack")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    try:
+        if args.cmd == "run":
+            return cmd_run()
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        if not command:
+            parser.error("exec needs a command after --")
+        return cmd_exec(command)
+    except StackError as e:
+        print(f"stack: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,779 @@
+
+/*
+ * Copyright (C) ngx_mcp authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The access phase of an MCP endpoint, as a small state machine:
+ *
+ *   START         credentials present?  read the JSON-RPC body
+ *   BODY_READ     parse the message; start the API-key lookup
+ *   LOOKUP        waiting for Redis (resumed through ctx->wake)
+ *   LOOKUP_DONE   authenticate, check roles, decide the message
+ *   DONE          allowed (NGX_OK) or answered here (NGX_DONE)
+ *
+ * Deny by default: every path that is not an explicit allow answers the
+ * client itself and never reaches the sandbox.
+ */
+
+
+#include "ngx_http_mcp_module.h"
+
+
+static ngx_http_mcp_ctx_t *ngx_http_mcp_create_ctx(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mcp_start(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static ngx_int_t ngx_http_mcp_credentials(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
+static void ngx_http_mcp_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mcp_parse_body(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
+static ngx_int_t ngx_http_mcp_body_bytes(ngx_http_request_t *r,
+    ngx_str_t *body);
+static void ngx_http_mcp_note_message(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
+static ngx_int_t ngx_http_mcp_authenticate(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static ngx_int_t ngx_http_mcp_authorize(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static const char *ngx_http_mcp_check_apikey(ngx_http_mcp_ctx_t *ctx);
+static ngx_int_t ngx_http_mcp_decide_message(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static ngx_uint_t ngx_http_mcp_method_allowed(const char *method);
+static ngx_int_t ngx_http_mcp_deny_auth(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, const char *reason,
+    const char *message);
+static ngx_int_t ngx_http_mcp_set_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static void ngx_http_mcp_ctx_cleanup(void *data);
+
+
+/* methods an endpoint serves; the rest are refused at the gateway */
+static const char  *ngx_http_mcp_methods[] = {
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    NULL
+};
+
+
+ngx_int_t
+ngx_http_mcp_access_handler(ngx_http_request_t *r)
+{
+    ngx_http_mcp_ctx_t       *ctx;
+    ngx_http_mcp_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mcp_module);
+
+    if (mlcf->tenant.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mcp_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_http_mcp_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_mcp_start(r, ctx, mlcf);
+    }
+
+    switch (ctx->state) {
+
+    case NGX_HTTP_MCP_STATE_READING_BODY:
+    case NGX_HTTP_MCP_STATE_LOOKUP:
+        return NGX_AGAIN;
+
+    case NGX_HTTP_MCP_STATE_BODY_READ:
+        return ngx_http_mcp_authenticate(r, ctx, mlcf);
+
+    case NGX_HTTP_MCP_STATE_LOOKUP_DONE:
+        return ngx_http_mcp_authorize(r, ctx, mlcf);
+
+    case NGX_HTTP_MCP_STATE_DONE:
+        return ctx->access_rc;
+
+    default:
+        return ngx_http_mcp_start(r, ctx, mlcf);
+    }
+}
+
+
+static ngx_http_mcp_ctx_t *
+ngx_http_mcp_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_mcp_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mcp_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_mcp_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_mcp_module);
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_mcp_start(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
+{
+    ngx_int_t  rc;
+
+    if (r->method != NGX_HTTP_POST) {
+        ngx_http_mcp_set_decision(ctx, "deny", "method_not_allowed");
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_NOT_ALLOWED,
+                                       NGX_HTTP_MCP_RPC_INVALID_REQUEST,
+                                       "this endpoint takes JSON-RPC "
+                                       "messages by POST only");
+    }
+
+    /* no credentials: refuse before buffering any body */
+    rc = ngx_http_mcp_credentials(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) mlcf->max_body_size) {
+        ngx_http_mcp_set_decision(ctx, "deny", "body_too_large");
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_mcp_send_error(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_HTTP_MCP_RPC_INVALID_REQUEST,
+                                       "request body exceeds "
+                                       "mcp_max_body_size");
+    }
+
+    ctx->state = NGX_HTTP_MCP_STATE_READING_BODY;
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_mcp_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ngx_http_mcp_set_decision(ctx, "error", "body_read_failed");
+        return rc;
+    }
+
+    /* drops the reference read_client_request_body() took */
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_mcp_credentials(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+{
+    ngx_str_t         token;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    ngx_uint_t        i;
+
+    ngx_str_null(&token);
+
+    if (r->headers_in.authorization) {
+        token = r->headers_in.authorization->value;
+
+        /* RFC 6750: the scheme is case-insensitive */
+        if (token.len < 7
+            || ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7) != 0)
+        {
+            ngx_str_set(&ctx->auth_method, "none");
+            return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                          "unsupported_auth_scheme",
+                                          "use the Bearer scheme");
+        }
+
+        token.data += 7;
+        token.len -= 7;
+
+        while (token.len && token.data[0] == ' ') {
+            token.data++;
+            token.len--;
+        }
+
+    } else {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len == sizeof("X-API-Key") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "X-API-Key",
+                                   sizeof("X-API-Key") - 1) == 0)
+            {
+                token = h[i].value;
+                break;
+            }
+        }
+    }
+
+    if (token.len == 0) {
+        ngx_str_set(&ctx->auth_method, "none");
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "missing_credentials",
+                                      "authentication required");
+    }
+
+    ngx_str_set(&ctx->auth_method, "apikey");
+
+    if (!ngx_http_mcp_apikey_well_formed(token.data, token.len)) {
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "malformed_credentials",
+                                      "invalid credentials");
+    }
+
+    ctx->apikey = token;
+    ctx->key_id.data = token.data + 4;
+    ctx->key_id.len = NGX_HTTP_MCP_KEY_ID_LEN;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mcp_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_mcp_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mcp_module);
+
+    ctx->state = NGX_HTTP_MCP_STATE_BODY_READ;
+
+    /* the proxy sends the same body on to the sandbox */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_mcp_parse_body(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->state = NGX_HTTP_MCP_STATE_LOOKUP;
+
+    rc = ngx_http_mcp_apikey_lookup(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->state = NGX_HTTP_MCP_STATE_LOOKUP_DONE;
+
+    return ngx_http_mcp_authorize(r, ctx, mlcf);
+}
+
+
+static ngx_int_t
+ngx_http_mcp_parse_body(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  body;
+
+    rc = ngx_http_mcp_body_bytes(r, &body);
+    if (rc != NGX_OK) {
+        ngx_http_mcp_set_decision(ctx, "deny", "body_too_large");
+        return ngx_http_mcp_send_error(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_HTTP_MCP_RPC_INVALID_REQUEST,
+                                       "request body exceeds "
+                                       "mcp_max_body_size");
+    }
+
+    /* the outcome is acted on after authentication: no parser oracle */
+    ctx->rpc_error = ngx_http_mcp_rpc_parse((const char *) body.data,
+                                            body.len, &ctx->rpc);
+
+    ngx_http_mcp_note_message(r, ctx);
+
+    return NGX_OK;
+}
+
+
+/* the whole body in one piece; it is always in memory (see merge conf) */
+
+static ngx_int_t
+ngx_http_mcp_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_mcp_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mcp_module);
+
+    ngx_str_set(body, "");
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || !ngx_buf_in_memory(b)) {
+            return NGX_ERROR;
+        }
+
+        len += b->last - b->pos;
+    }
+
+    if (len > mlcf->max_body_size) {
+        return NGX_ERROR;
+    }
+
+    if (r->request_body->bufs->next == NULL) {
+        body->data = r->request_body->bufs->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
+}
+
+
+/* copies what the audit record needs out of the parsed message */
+
+static void
+ngx_http_mcp_note_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+{
+    char                *id;
+    size_t               len;
+    ngx_http_mcp_rpc_t  *rpc;
+
+    rpc = &ctx->rpc;
+
+    if (rpc->method) {
+        len = ngx_strlen(rpc->method);
+        ctx->method.data = ngx_pstrdup(r->pool,
+                                       &(ngx_str_t) { len,
+                                                      (u_char *) rpc->method });
+        ctx->method.len = ctx->method.data ? len : 0;
+
+    } else if (rpc->kind == NGX_HTTP_MCP_MSG_RESPONSE) {
+        ngx_str_set(&ctx->method, "(response)");
+    }
+
+    if (rpc->tool) {
+        len = ngx_strlen(rpc->tool);
+        ctx->tool.data = ngx_pstrdup(r->pool,
+                                     &(ngx_str_t) { len,
+                                                    (u_char *) rpc->tool });
+        ctx->tool.len = ctx->tool.data ? len : 0;
+
+        ctx->args_sha256.data = ngx_pnalloc(r->pool,
+                                            NGX_HTTP_MCP_SHA256_HEX_LEN);
+        if (ctx->args_sha256.data) {
+            ngx_hex_dump(ctx->args_sha256.data, rpc->args_sha256, 32);
+            ctx->args_sha256.len = NGX_HTTP_MCP_SHA256_HEX_LEN;
+        }
+
+        ctx->args_size.data = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
+        if (ctx->args_size.data) {
+            ctx->args_size.len = ngx_sprintf(ctx->args_size.data, "%uz",
+                                             rpc->args_size)
+                                 - ctx->args_size.data;
+        }
+    }
+
+    if (rpc->id) {
+        id = ngx_http_mcp_rpc_id_text(rpc);
+        if (id) {
+            len = ngx_strlen(id);
+            ctx->rpc_id.data = ngx_pstrdup(r->pool,
+                                           &(ngx_str_t) { len, (u_char *) id });
+            ctx->rpc_id.len = ctx->rpc_id.data ? len : 0;
+            free(id);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mcp_authorize(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
+{
+    const char  *reason;
+
+    if (ctx->lookup == NGX_HTTP_MCP_LOOKUP_UNAVAILABLE) {
+        ngx_http_mcp_set_decision(ctx, "error", "auth_backend_unavailable");
+
+        /* fail closed: no lookup, no entry */
+        return ngx_http_mcp_send_error(r, ctx,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       NGX_HTTP_MCP_RPC_UNAVAILABLE,
+                                       "authentication service unavailable; "
+                                       "retry later");
+    }
+
+    reason = ngx_http_mcp_check_apikey(ctx);
+    if (reason) {
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED, reason,
+                                      "invalid credentials");
+    }
+
+    ctx->user = ctx->record_user;
+    ctx->roles = ctx->record_roles;
+
+    if (ngx_http_mcp_roles_parse(ctx->roles.data, ctx->roles.len,
+                                 &ctx->caller_roles)
+        != 0)
+    {
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_FORBIDDEN,
+                                      "too_many_roles",
+                                      "too many roles on this identity");
+    }
+
+    if (mlcf->allow_roles == NULL
+        || !ngx_http_mcp_roles_intersect(&ctx->caller_roles,
+                                         mlcf->allow_roles->elts,
+                                         mlcf->allow_roles->nelts))
+    {
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_FORBIDDEN,
+                                      "role_not_allowed",
+                                      "your roles do not allow this "
+                                      "endpoint");
+    }
+
+    return ngx_http_mcp_decide_message(r, ctx, mlcf);
+}
+
+
+/* NULL when the presented key matches a live record, else why not */
+
+static const char *
+ngx_http_mcp_check_apikey(ngx_http_mcp_ctx_t *ctx)
+{
+    u_char  digest[NGX_HTTP_MCP_SHA256_HEX_LEN];
+
+    if (ctx->lookup != NGX_HTTP_MCP_LOOKUP_FOUND) {
+        return "unknown_api_key";
+    }
+
+    ngx_http_mcp_sha256_hex(ctx->apikey.data, ctx->apikey.len, digest);
+
+    if (!ngx_http_mcp_equal_ct(digest, sizeof(digest), ctx->record_hash.data,
+                               ctx->record_hash.len))
+    {
+        return "wrong_api_key_secret";
+    }
+
+    if (ctx->record_revoked) {
+        return "revoked_api_key";
+    }
+
+    if (ctx->record_expires && ctx->record_expires <= ngx_time()) {
+        return "expired_api_key";
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
+{
+    u_char               *msg;
+    ngx_int_t             rc;
+    ngx_http_mcp_rpc_t   *rpc;
+    ngx_http_mcp_span_t  *rules;
+
+    rpc = &ctx->rpc;
+
+    if (ctx->rpc_error) {
+        ngx_http_mcp_set_decision(ctx, "deny",
+            ctx->rpc_error == NGX_HTTP_MCP_RPC_PARSE_ERROR ? "parse_error"
+            : ctx->rpc_error == NGX_HTTP_MCP_RPC_INVALID_PARAMS
+              ? "invalid_params" : "invalid_request");
+        return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       ctx->rpc_error, rpc->reason);
+    }
+
+    if (rpc->kind == NGX_HTTP_MCP_MSG_REQUEST
+        && !ngx_http_mcp_method_allowed(rpc->method))
+    {
+        ngx_http_mcp_set_decision(ctx, "deny", "method_not_allowed");
+        return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_OK,
+                                       NGX_HTTP_MCP_RPC_METHOD_NOT_FOUND,
+                                       "Method not found");
+    }
+
+    if (rpc->tool) {
+        rules = mlcf->tool_rules ? mlcf->tool_rules->elts : NULL;
+
+        if (rules == NULL
+            || !ngx_http_mcp_tool_allowed(mlcf->tool_rules->elts,
+                                          mlcf->tool_rules->nelts,
+                                          (const u_char *) rpc->tool,
+                                          ngx_strlen(rpc->tool),
+                                          &ctx->caller_roles))
+        {
+            ngx_http_mcp_set_decision(ctx, "deny", "tool_not_allowed");
+
+            /* exactly what the sandbox says for a tool it does not have */
+            msg = ngx_pnalloc(r->pool, sizeof("Unknown tool: ")
+                                       + ngx_strlen(rpc->tool));
+            if (msg == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_sprintf(msg, "Unknown tool: %s%Z", rpc->tool);
+
+            return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_OK,
+                                           NGX_HTTP_MCP_RPC_INVALID_PARAMS,
+                                           (const char *) msg);
+        }
+    }
+
+    if (rpc->method && ngx_strcmp(rpc->method, "tools/list") == 0) {
+        ctx->filter_tools_list = 1;
+    }
+
+    rc = ngx_http_mcp_identity_forward(r, ctx, mlcf);
+    if (rc != NGX_OK) {
+        ngx_http_mcp_set_decision(ctx, "error", "identity_signing_failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mcp_set_decision(ctx, "allow", "ok");
+
+    ctx->state = NGX_HTTP_MCP_STATE_DONE;
+    ctx->access_rc = NGX_OK;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_mcp_method_allowed(const char *method)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_mcp_methods[i]; i++) {
+        if (ngx_strcmp(method, ngx_http_mcp_methods[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_mcp_deny_auth(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_uint_t status, const char *reason, const char *message)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_str_t                 value;
+    ngx_http_mcp_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mcp_module);
+
+    ngx_http_mcp_set_decision(ctx, "deny", reason);
+
+    if (ctx->state < NGX_HTTP_MCP_STATE_BODY_READ
+        && ngx_http_discard_request_body(r) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* RFC 6750 section 3: which error, for which realm */
+    len = sizeof("Bearer realm=\"\", error=\"insufficient_scope\"")
+          + mlcf->tenant.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = p;
+
+    if (status == NGX_HTTP_FORBIDDEN) {
+        p = ngx_sprintf(p, "Bearer realm=\"%V\", error=\"insufficient_scope\"",
+                        &mlcf->tenant);
+
+    } else if (ctx->apikey.len || ngx_strcmp(reason, "missing_credentials")) {
+        p = ngx_sprintf(p, "Bearer realm=\"%V\", error=\"invalid_token\"",
+                        &mlcf->tenant);
+
+    } else {
+        p = ngx_sprintf(p, "Bearer realm=\"%V\"", &mlcf->tenant);
+    }
+
+    value.len = p - value.data;
+
+    if (ngx_http_mcp_set_header(r, "WWW-Authenticate", &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mcp_send_error(r, ctx, status,
+                                   status == NGX_HTTP_FORBIDDEN
+                                   ? NGX_HTTP_MCP_RPC_FORBIDDEN
+                                   : NGX_HTTP_MCP_RPC_UNAUTHORIZED,
+                                   message);
+}
+
+
+/*
+ * Answers the request here with a JSON-RPC error that keeps the request's
+ * id, and finalises it: the sandbox never sees it.
+ */
+
+ngx_int_t
+ngx_http_mcp_send_error(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_uint_t status, int code, const char *message)
+{
+    char         *text;
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     retry;
+    ngx_chain_t   out;
+
+    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id, code, message);
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, text, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    free(text);
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        ngx_str_set(&retry, "1");
+        if (ngx_http_mcp_set_header(r, "Retry-After", &retry) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (status == NGX_HTTP_NOT_ALLOWED) {
+        ngx_str_set(&retry, "POST");
+        if (ngx_http_mcp_set_header(r, "Allow", &retry) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ctx->state = NGX_HTTP_MCP_STATE_DONE;
+    ctx->access_rc = NGX_DONE;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc != NGX_ERROR && rc <= NGX_OK && !r->header_only) {
+        rc = ngx_http_output_filter(r, &out);
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_mcp_set_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mcp_ctx_cleanup(void *data)
+{
+    ngx_http_mcp_ctx_t  *ctx = data;
+
+    ngx_http_mcp_rpc_free(&ctx->rpc);
+}

@@ -1,0 +1,138 @@
+
+/*
+ * Copyright (C) ngx_mcp authors
+ * SPDX-License-Identifier: Apache-2.0
+ */
+
+
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_mcp_crypto.h"
+
+
+static int ngx_http_mcp_all_hex(const unsigned char *p, size_t n);
+static void ngx_http_mcp_hex(const unsigned char *in, size_t n,
+    unsigned char *out);
+
+
+int
+ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len)
+{
+    if (len != NGX_HTTP_MCP_KEY_LEN || memcmp(key, "mcp_", 4) != 0) {
+        return 0;
+    }
+
+    if (key[4 + NGX_HTTP_MCP_KEY_ID_LEN] != '_') {
+        return 0;
+    }
+
+    return ngx_http_mcp_all_hex(key + 4, NGX_HTTP_MCP_KEY_ID_LEN)
+           && ngx_http_mcp_all_hex(key + 5 + NGX_HTTP_MCP_KEY_ID_LEN,
+                                   NGX_HTTP_MCP_KEY_SECRET_LEN);
+}
+
+
+void
+ngx_http_mcp_sha256_hex(const unsigned char *data, size_t len,
+    unsigned char *out)
+{
+    unsigned char  md[SHA256_DIGEST_LENGTH];
+
+    SHA256(data, len, md);
+    ngx_http_mcp_hex(md, sizeof(md), out);
+}
+
+
+int
+ngx_http_mcp_equal_ct(const unsigned char *a, size_t alen,
+    const unsigned char *b, size_t blen)
+{
+    if (alen != blen) {
+        return 0;
+    }
+
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+
+int
+ngx_http_mcp_identity_sign(const unsigned char *secret, size_t secret_len,
+    const unsigned char *const *fields, const size_t *lens, size_t n,
+    unsigned char *out)
+{
+    int            ok;
+    size_t         i, mdlen;
+    EVP_MAC       *mac;
+    EVP_MAC_CTX   *ctx;
+    OSSL_PARAM     params[2];
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        return -1;
+    }
+
+    ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    ok = EVP_MAC_init(ctx, secret, secret_len, params)
+         && EVP_MAC_update(ctx, (const unsigned char *) "v1", 2);
+
+    for (i = 0; ok && i < n; i++) {
+        ok = EVP_MAC_update(ctx, (const unsigned char *) "\n", 1)
+             && EVP_MAC_update(ctx, fields[i], lens[i]);
+    }
+
+    ok = ok && EVP_MAC_final(ctx, md, &mdlen, sizeof(md))
+         && mdlen == SHA256_DIGEST_LENGTH;
+
+    EVP_MAC_CTX_free(ctx);
+
+    if (!ok) {
+        return -1;
+    }
+
+    memcpy(out, "v1=", 3);
+    ngx_http_mcp_hex(md, mdlen, out + 3);
+
+    return 0;
+}
+
+
+static int
+ngx_http_mcp_all_hex(const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_http_mcp_hex(const unsigned char *in, size_t n, unsigned char *out)
+{
+    static const char  digits[] = "0123456789abcdef";
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xf];
+    }
+}

@@ -1,0 +1,46 @@
+
+/*
+ * Copyright (C) ngx_mcp authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * API key format and identity signature (docs/internals.md): pure C +
+ * OpenSSL, no nginx types.
+ */
+
+
+#ifndef _NGX_HTTP_MCP_CRYPTO_H_INCLUDED_
+#define _NGX_HTTP_MCP_CRYPTO_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#define NGX_HTTP_MCP_KEY_ID_LEN      16
+#define NGX_HTTP_MCP_KEY_SECRET_LEN  64
+#define NGX_HTTP_MCP_KEY_LEN         (4 + NGX_HTTP_MCP_KEY_ID_LEN + 1         \
+                                      + NGX_HTTP_MCP_KEY_SECRET_LEN)
+#define NGX_HTTP_MCP_SHA256_HEX_LEN  64
+#define NGX_HTTP_MCP_SIGNATURE_LEN   (3 + NGX_HTTP_MCP_SHA256_HEX_LEN)
+
+
+/* 1 when key looks like mcp_<16 hex>_<64 hex> */
+int ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len);
+
+/* lower-case hex SHA-256; out holds NGX_HTTP_MCP_SHA256_HEX_LEN bytes */
+void ngx_http_mcp_sha256_hex(const unsigned char *data, size_t len,
+    unsigned char *out);
+
+/* constant-time equality of two byte strings */
+int ngx_http_mcp_equal_ct(const unsigned char *a, size_t alen,
+    const unsigned char *b, size_t blen);
+
+/*
+ * "v1=" + hex HMAC-SHA256(secret, "v1\n" fields joined by "\n");
+ * out holds NGX_HTTP_MCP_SIGNATURE_LEN bytes.  Returns 0 or -1.
+ */
+int ngx_http_mcp_identity_sign(const unsigned char *secret, size_t secret_len,
+    const unsigned char *const *fields, const size_t *lens, size_t n,
+    unsigned char *out);
+
+
+#endif /* _NGX_HTTP_MCP_CRYPTO_H_INCLUDED_ */

@@ -1,0 +1,71 @@
+
+/*
+ * Copyright (C) ngx_mcp authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * JSON-RPC 2.0 envelope of an MCP message: pure C + jansson, no nginx
+ * types, so the unit tests link it without nginx.
+ */
+
+
+#ifndef _NGX_HTTP_MCP_JSONRPC_H_INCLUDED_
+#define _NGX_HTTP_MCP_JSONRPC_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <jansson.h>
+
+
+#define NGX_HTTP_MCP_RPC_PARSE_ERROR       -32700
+#define NGX_HTTP_MCP_RPC_INVALID_REQUEST   -32600
+#define NGX_HTTP_MCP_RPC_METHOD_NOT_FOUND  -32601
+#define NGX_HTTP_MCP_RPC_INVALID_PARAMS    -32602
+#define NGX_HTTP_MCP_RPC_INTERNAL_ERROR    -32603
+#define NGX_HTTP_MCP_RPC_UNAUTHORIZED      -32001
+#define NGX_HTTP_MCP_RPC_FORBIDDEN         -32003
+#define NGX_HTTP_MCP_RPC_UNAVAILABLE       -32004
+
+
+typedef enum {
+    NGX_HTTP_MCP_MSG_INVALID = 0,
+    NGX_HTTP_MCP_MSG_REQUEST,
+    NGX_HTTP_MCP_MSG_NOTIFICATION,
+    NGX_HTTP_MCP_MSG_RESPONSE
+} ngx_http_mcp_msg_kind_e;
+
+
+typedef struct {
+    ngx_http_mcp_msg_kind_e   kind;
+    int                       error;      /* 0 or a JSON-RPC error code */
+    const char               *reason;     /* why the message is invalid */
+
+    json_t                   *root;       /* owned; free with _rpc_free() */
+    json_t                   *id;         /* borrowed from root, or NULL */
+    const char               *method;     /* borrowed from root, or NULL */
+    const char               *tool;       /* params.name of tools/call */
+    json_t                   *arguments;  /* params.arguments, borrowed */
+
+    /* compact, key-sorted serialisation of the tool arguments */
+    size_t                    args_size;
+    unsigned char             args_sha256[32];
+} ngx_http_mcp_rpc_t;
+
+
+/*
+ * Parses one message.  Returns 0 when the message is a valid JSON-RPC 2.0
+ * request, notification or response, else the JSON-RPC error code to send
+ * (rpc->id is kept whenever the body had a usable one).
+ */
+int ngx_http_mcp_rpc_parse(const char *buf, size_t len,
+    ngx_http_mcp_rpc_t *rpc);
+void ngx_http_mcp_rpc_free(ngx_http_mcp_rpc_t *rpc);
+
+/* The id as compact JSON text ("null" when absent); malloc()ed. */
+char *ngx_http_mcp_rpc_id_text(const ngx_http_mcp_rpc_t *rpc);
+
+/* {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..}}, malloc()ed */
+char *ngx_http_mcp_rpc_error_body(const json_t *id, int code,
+    const char *message);
+
+
+#endif /* _NGX_HTTP_MCP_JSONRPC_H_INCLUDED_ */

@@ -1,0 +1,671 @@
+
+/*
+ * Copyright (C) ngx_mcp authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * ngx_http_mcp_module: configuration, directives and phase registration.
+ * The request path lives in ngx_http_mcp_access.c; each other concern has
+ * a file of its own (redis, identity, filter, audit).
+ */
+
+
+#include "ngx_http_mcp_module.h"
+
+
+static ngx_int_t ngx_http_mcp_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_mcp_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_mcp_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_mcp_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_mcp_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_mcp_init_process(ngx_cycle_t *cycle);
+static void ngx_http_mcp_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_mcp_redis_server(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mcp_redis_password_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_mcp_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mcp_allow_roles(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mcp_tool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mcp_identity_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+static char *ngx_http_mcp_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *secret);
+static char *ngx_http_mcp_check_role(ngx_conf_t *cf, ngx_str_t *role);
+
+
+#define NGX_HTTP_MCP_MIN_SECRET  32
+#define NGX_HTTP_MCP_MAX_SECRET  4096
+
+
+static ngx_command_t  ngx_http_mcp_commands[] = {
+
+    { ngx_string("mcp_redis_server"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_mcp_redis_server,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_redis_password_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_mcp_redis_password_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_redis_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mcp_main_conf_t, redis_db),
+      NULL },
+
+    { ngx_string("mcp_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mcp_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("mcp_apikey_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mcp_main_conf_t, apikey_prefix),
+      NULL },
+
+    { ngx_string("mcp_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mcp_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_allow_roles"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_allow_roles,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_tool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_mcp_tool,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_identity_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mcp_identity_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("mcp_max_list_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, max_list_size),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_mcp_module_ctx = {
+    ngx_http_mcp_preconfiguration,         /* preconfiguration */
+    ngx_http_mcp_postconfiguration,        /* postconfiguration */
+
+    ngx_http_mcp_create_main_conf,         /* create main configuration */
+    ngx_http_mcp_init_main_conf,           /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_mcp_create_loc_conf,          /* create location configuration */
+    ngx_http_mcp_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_mcp_module = {
+    NGX_MODULE_V1,
+    &ngx_http_mcp_module_ctx,              /* module context */
+    ngx_http_mcp_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_mcp_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_mcp_exit_process,             /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_mcp_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_mcp_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_mcp_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_mcp_access_handler;
+
+    return ngx_http_mcp_filter_init(cf);
+}
+
+
+static void *
+ngx_http_mcp_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_mcp_main_conf_t  *mmcf;
+
+    mmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mcp_main_conf_t));
+    if (mmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mmcf->redis_host = { 0, NULL };
+     *     mmcf->redis_unix = { 0, NULL };
+     *     mmcf->redis_password = { 0, NULL };
+     *     mmcf->redis_configured = 0;
+     */
+
+    mmcf->redis_db = NGX_CONF_UNSET;
+    mmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+
+    return mmcf;
+}
+
+
+static char *
+ngx_http_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_mcp_main_conf_t *mmcf = conf;
+
+    ngx_conf_init_value(mmcf->redis_db, 0);
+    ngx_conf_init_msec_value(mmcf->redis_timeout, 500);
+
+    if (mmcf->apikey_prefix.data == NULL) {
+        ngx_str_set(&mmcf->apikey_prefix, "mcp:apikey:");
+    }
+
+    if (mmcf->redis_db < 0) {
+        return "\"mcp_redis_db\" must be 0 or more";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_mcp_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_mcp_loc_conf_t  *mlcf;
+
+    mlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mcp_loc_conf_t));
+    if (mlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mlcf->tenant = { 0, NULL };
+     *     mlcf->identity_secret = { 0, NULL };
+     */
+
+    mlcf->allow_roles = NGX_CONF_UNSET_PTR;
+    mlcf->tool_rules = NGX_CONF_UNSET_PTR;
+    mlcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    mlcf->max_list_size = NGX_CONF_UNSET_SIZE;
+
+    return mlcf;
+}
+
+
+static char *
+ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_mcp_loc_conf_t *prev = parent;
+    ngx_http_mcp_loc_conf_t *conf = child;
+
+    ngx_http_mcp_main_conf_t  *mmcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_ptr_value(conf->allow_roles, prev->allow_roles, NULL);
+    ngx_conf_merge_ptr_value(conf->tool_rules, prev->tool_rules, NULL);
+    ngx_conf_merge_str_value(conf->identity_secret, prev->identity_secret,
+                             "");
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_list_size, prev->max_list_size,
+                              8 * 1024 * 1024);
+
+    if (conf->tenant.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    /* an endpoint must be complete: fail "nginx -t", not a request */
+
+    if (conf->identity_secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_endpoint %V\" needs "
+                           "\"mcp_identity_secret_file\"", &conf->tenant);
+        return NGX_CONF_ERROR;
+    }
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mcp_module);
+
+    if (!mmcf->redis_configured) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_endpoint %V\" needs \"mcp_redis_server\" "
+                           "in the http block", &conf->tenant);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The access phase parses the body from memory: make the core keep
+     * any body this endpoint accepts in memory (the core merged first).
+     */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_body_buffer_size < conf->max_body_size) {
+        clcf->client_body_buffer_size = conf->max_body_size;
+    }
+
+    if (conf->allow_roles == NULL) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"mcp_endpoint %V\" has no \"mcp_allow_roles\": "
+                           "every caller will be refused", &conf->tenant);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mcp_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_mcp_redis_init_process(cycle);
+}
+
+
+static void
+ngx_http_mcp_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mcp_redis_exit_process(cycle);
+}
+
+
+static char *
+ngx_http_mcp_redis_server(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_main_conf_t *mmcf = conf;
+
+    u_char     *colon;
+    ngx_int_t   port;
+    ngx_str_t  *value;
+    in_addr_t   addr;
+
+    if (mmcf->redis_configured) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        mmcf->redis_unix.data = value[1].data + 5;
+        mmcf->redis_unix.len = value[1].len - 5;
+        mmcf->redis_configured = 1;
+        return NGX_CONF_OK;
+    }
+
+    colon = ngx_strlchr(value[1].data, value[1].data + value[1].len, ':');
+    if (colon == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_redis_server\" needs \"IP:PORT\" or "
+                           "\"unix:/path\", not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* hiredis resolves names with a blocking call: accept IPs only */
+    addr = ngx_inet_addr(value[1].data, colon - value[1].data);
+    port = ngx_atoi(colon + 1, value[1].data + value[1].len - colon - 1);
+
+    if (addr == INADDR_NONE || port < 1 || port > 65535) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_redis_server\" needs an IPv4 address and a "
+                           "port (host names would block the event loop), "
+                           "not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mmcf->redis_host.len = colon - value[1].data;
+    mmcf->redis_host.data = ngx_pnalloc(cf->pool, mmcf->redis_host.len + 1);
+    if (mmcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(mmcf->redis_host.data, value[1].data, mmcf->redis_host.len);
+    mmcf->redis_host.data[mmcf->redis_host.len] = '\0';
+
+    mmcf->redis_port = (in_port_t) port;
+    mmcf->redis_configured = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_redis_password_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_mcp_main_conf_t *mmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mmcf->redis_password.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_mcp_read_secret(cf, &value[1], &mmcf->redis_password);
+}
+
+
+static char *
+ngx_http_mcp_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+    ngx_uint_t  i;
+
+    if (mlcf->tenant.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!(isalnum(value[1].data[i]) || value[1].data[i] == '-'
+              || value[1].data[i] == '_' || value[1].data[i] == '.'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"mcp_endpoint\" name \"%V\" may contain only "
+                               "letters, digits, '-', '_' and '.'", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    mlcf->tenant = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_allow_roles(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_str_t            *value;
+    ngx_uint_t            i;
+    ngx_http_mcp_span_t  *role;
+
+    if (mlcf->allow_roles != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    mlcf->allow_roles = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_http_mcp_span_t));
+    if (mlcf->allow_roles == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_http_mcp_check_role(cf, &value[i]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        role = ngx_array_push(mlcf->allow_roles);
+        if (role == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        role->data = value[i].data;
+        role->len = value[i].len;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_tool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_mcp_tool_rule_t  *rule;
+
+    if (mlcf->tool_rules == NGX_CONF_UNSET_PTR) {
+        mlcf->tool_rules = ngx_array_create(cf->pool, 8,
+                                            sizeof(ngx_http_mcp_tool_rule_t));
+        if (mlcf->tool_rules == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    rule = ngx_array_push(mlcf->tool_rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rule->pattern.data = value[1].data;
+    rule->pattern.len = value[1].len;
+    rule->is_prefix = 0;
+
+    if (value[1].data[value[1].len - 1] == '*') {
+        rule->pattern.len--;
+        rule->is_prefix = 1;
+    }
+
+    if (ngx_strlchr(value[1].data, value[1].data + rule->pattern.len, '*')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_tool\" pattern \"%V\" may have '*' only at "
+                           "its end", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rule->nroles = cf->args->nelts - 2;
+    rule->roles = ngx_palloc(cf->pool,
+                             rule->nroles * sizeof(ngx_http_mcp_span_t));
+    if (rule->roles == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_http_mcp_check_role(cf, &value[i]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        rule->roles[i - 2].data = value[i].data;
+        rule->roles[i - 2].len = value[i].len;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_identity_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    if (mlcf->identity_secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rv = ngx_http_mcp_read_secret(cf, &value[1], &mlcf->identity_secret);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (mlcf->identity_secret.len < NGX_HTTP_MCP_MIN_SECRET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_identity_secret_file\" \"%V\" holds fewer "
+                           "than %d bytes; use e.g. \"openssl rand -hex 32\"",
+                           &value[1], NGX_HTTP_MCP_MIN_SECRET);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* reads a small secret file once, at configuration time, trimmed */
+
+static char *
+ngx_http_mcp_read_secret(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *secret)
+{
+    u_char           *p, *last;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t         name, *directive;
+    ngx_file_info_t   fi;
+
+    directive = cf->args->elts;
+    name = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\": cannot open secret file \"%s\"",
+                           &directive[0], name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > NGX_HTTP_MCP_MAX_SECRET)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": secret file \"%s\" is unreadable or "
+                           "larger than %d bytes",
+                           &directive[0], name.data,
+                           NGX_HTTP_MCP_MAX_SECRET);
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, NGX_HTTP_MCP_MAX_SECRET);
+    if (p == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = read(fd, p, NGX_HTTP_MCP_MAX_SECRET);
+    ngx_close_file(fd);
+
+    if (n < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\": cannot read secret file \"%s\"",
+                           &directive[0], name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    last = p + n;
+
+    while (p < last && isspace(*p)) {
+        p++;
+    }
+
+    while (last > p && isspace(last[-1])) {
+        last--;
+    }
+
+    if (last == p) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": secret file \"%s\" is empty",
+                           &directive[0], name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    secret->data = p;
+    secret->len = last - p;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_check_role(ngx_conf_t *cf, ngx_str_t *role)
+{
+    ngx_uint_t  i;
+    u_char      ch;
+
+    for (i = 0; i < role->len; i++) {
+        ch = role->data[i];
+
+        if (!(isalnum(ch) || ch == '-' || ch == '_' || ch == '.'
+              || ch == ':'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid role name \"%V\" (letters, "
+                               "digits, '-', '_', '.' and ':' only)",
+                               &((ngx_str_t *) cf->args->elts)[0], role);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,139 @@
+
+/*
+ * Copyright (C) ngx_mcp authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Shared declarations of ngx_http_mcp_module: configuration, per-request
+ * context and the entry points of each concern's file.
+ */
+
+
+#ifndef _NGX_HTTP_MCP_MODULE_H_INCLUDED_
+#define _NGX_HTTP_MCP_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_mcp_jsonrpc.h"
+#include "ngx_http_mcp_rbac.h"
+#include "ngx_http_mcp_crypto.h"
+
+
+typedef struct {
+    ngx_str_t                  redis_host;     /* IP literal: no DNS */
+    in_port_t                  redis_port;
+    ngx_str_t                  redis_unix;
+    ngx_str_t                  redis_password;
+    ngx_int_t                  redis_db;
+    ngx_msec_t                 redis_timeout;
+    ngx_str_t                  apikey_prefix;  /* "mcp:apikey:" */
+    ngx_flag_t                 redis_configured;
+} ngx_http_mcp_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                  tenant;         /* empty: module is off */
+    ngx_array_t               *allow_roles;    /* ngx_http_mcp_span_t */
+    ngx_array_t               *tool_rules;     /* ngx_http_mcp_tool_rule_t */
+    ngx_str_t                  identity_secret;
+    size_t                     max_body_size;
+    size_t                     max_list_size;  /* tools/list response */
+} ngx_http_mcp_loc_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_MCP_STATE_START = 0,
+    NGX_HTTP_MCP_STATE_READING_BODY,
+    NGX_HTTP_MCP_STATE_BODY_READ,
+    NGX_HTTP_MCP_STATE_LOOKUP,
+    NGX_HTTP_MCP_STATE_LOOKUP_DONE,
+    NGX_HTTP_MCP_STATE_DONE
+} ngx_http_mcp_state_e;
+
+
+typedef enum {
+    NGX_HTTP_MCP_LOOKUP_PENDING = 0,
+    NGX_HTTP_MCP_LOOKUP_FOUND,
+    NGX_HTTP_MCP_LOOKUP_NOT_FOUND,
+    NGX_HTTP_MCP_LOOKUP_UNAVAILABLE
+} ngx_http_mcp_lookup_e;
+
+
+typedef struct ngx_http_mcp_pending_s  ngx_http_mcp_pending_t;
+
+
+typedef struct {
+    ngx_http_mcp_state_e       state;
+    ngx_int_t                  access_rc;      /* result once DONE */
+
+    /* credentials as presented */
+    ngx_str_t                  apikey;
+
+    /* the parsed message */
+    ngx_http_mcp_rpc_t         rpc;
+    int                        rpc_error;
+
+    /* Redis lookup */
+    ngx_http_mcp_pending_t    *pending;
+    ngx_event_t                wake;           /* timeout and resume */
+    ngx_http_mcp_lookup_e      lookup;
+    ngx_str_t                  record_hash;
+    ngx_str_t                  record_user;
+    ngx_str_t                  record_roles;
+    time_t                     record_expires;
+    time_t                     record_revoked;
+
+    /* what the audit record and the variables show */
+    ngx_str_t                  user;
+    ngx_str_t                  roles;
+    ngx_str_t                  auth_method;
+    ngx_str_t                  key_id;
+    ngx_str_t                  method;
+    ngx_str_t                  tool;
+    ngx_str_t                  rpc_id;
+    ngx_str_t                  decision;
+    ngx_str_t                  reason;
+    ngx_str_t                  args_sha256;
+    ngx_str_t                  args_size;
+
+    ngx_http_mcp_roles_t       caller_roles;
+
+    /* tools/list response filter */
+    unsigned                   filter_tools_list:1;
+    unsigned                   filter_active:1;
+    ngx_chain_t               *filter_in;
+    size_t                     filter_size;
+} ngx_http_mcp_ctx_t;
+
+
+extern ngx_module_t  ngx_http_mcp_module;
+
+
+/* ngx_http_mcp_access.c */
+ngx_int_t ngx_http_mcp_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mcp_send_error(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, int code,
+    const char *message);
+
+/* ngx_http_mcp_redis.c */
+ngx_int_t ngx_http_mcp_redis_init_process(ngx_cycle_t *cycle);
+void ngx_http_mcp_redis_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_mcp_apikey_lookup(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
+
+/* ngx_http_mcp_identity.c */
+ngx_int_t ngx_http_mcp_identity_forward(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+
+/* ngx_http_mcp_filter.c */
+ngx_int_t ngx_http_mcp_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_mcp_audit.c */
+ngx_int_t ngx_http_mcp_add_variables(ngx_conf_t *cf);
+void ngx_http_mcp_set_decision(ngx_http_mcp_ctx_t *ctx, const char *decision,
+    const char *reason);
+
+
+#endif /* _NGX_HTTP_MCP_MODULE_H_INCLUDED_ */

@@ -1,0 +1,138 @@
+/* Unit tests of the API key format and the identity signature. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ngx_http_mcp_crypto.h"
+
+
+#define GOOD  "mcp_0123456789abcdef_"                                         \
+              "00112233445566778899aabbccddeeff"                             \
+              "00112233445566778899aabbccddeeff"
+
+
+static int
+well_formed(const char *key)
+{
+    return ngx_http_mcp_apikey_well_formed((const unsigned char *) key,
+                                           strlen(key));
+}
+
+
+static void
+test_key_format(void **state)
+{
+    char  key[sizeof(GOOD)];
+
+    assert_true(well_formed(GOOD));
+    assert_false(well_formed(""));
+    assert_false(well_formed("mcp_"));
+    assert_false(well_formed(GOOD "0"));                /* too long */
+
+    memcpy(key, GOOD, sizeof(GOOD));
+    key[0] = 'M';
+    assert_false(well_formed(key));                     /* prefix */
+
+    memcpy(key, GOOD, sizeof(GOOD));
+    key[20] = '-';
+    assert_false(well_formed(key));                     /* separator */
+
+    memcpy(key, GOOD, sizeof(GOOD));
+    key[5] = 'A';
+    assert_false(well_formed(key));                     /* upper-case id */
+
+    memcpy(key, GOOD, sizeof(GOOD));
+    key[40] = 'g';
+    assert_false(well_formed(key));                     /* non-hex secret */
+
+    /* a JWT is not an API key */
+    assert_false(well_formed("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+}
+
+
+static void
+test_sha256_hex(void **state)
+{
+    unsigned char  out[NGX_HTTP_MCP_SHA256_HEX_LEN];
+
+    ngx_http_mcp_sha256_hex((const unsigned char *) "abc", 3, out);
+    assert_memory_equal(out, "ba7816bf8f01cfea414140de5dae2223"
+                             "b00361a396177a9cb410ff61f20015ad", 64);
+}
+
+
+static void
+test_equal_ct(void **state)
+{
+    const unsigned char  *a = (const unsigned char *) "abcdef";
+
+    assert_true(ngx_http_mcp_equal_ct(a, 6, (const unsigned char *) "abcdef",
+                                      6));
+    assert_false(ngx_http_mcp_equal_ct(a, 6, (const unsigned char *) "abcdeF",
+                                       6));
+    assert_false(ngx_http_mcp_equal_ct(a, 6, (const unsigned char *) "abcde",
+                                       5));
+}
+
+
+static void
+test_identity_signature(void **state)
+{
+    unsigned char         out[NGX_HTTP_MCP_SIGNATURE_LEN];
+    unsigned char         other[NGX_HTTP_MCP_SIGNATURE_LEN];
+    const unsigned char  *fields[] = {
+        (const unsigned char *) "1700000000",
+        (const unsigned char *) "alice@example.com",
+        (const unsigned char *) "mcp-admin,mcp-log-analyst",
+        (const unsigned char *) "apikey",
+        (const unsigned char *) "0123456789abcdef",
+        (const unsigned char *) "log-analysis",
+    };
+    size_t                lens[6];
+    size_t                i;
+    const char           *secret = "0123456789abcdef0123456789abcdef";
+
+    for (i = 0; i < 6; i++) {
+        lens[i] = strlen((const char *) fields[i]);
+    }
+
+    assert_int_equal(ngx_http_mcp_identity_sign((const unsigned char *) secret,
+                                                32, fields, lens, 6, out), 0);
+
+    /*
+     * python3 -c 'import hmac,hashlib; print(hmac.new(b"0123456789abcdef"
+     *   b"0123456789abcdef", b"v1\n1700000000\nalice@example.com\n"
+     *   b"mcp-admin,mcp-log-analyst\napikey\n0123456789abcdef\n"
+     *   b"log-analysis", hashlib.sha256).hexdigest())'
+     */
+    assert_memory_equal(out, "v1=a3a3b5278d0f51d39b40391b5a0661a3"
+                             "37b5d8ec0469776068c4a59989146e48", 67);
+
+    /* moving a byte between fields changes the signature */
+    fields[1] = (const unsigned char *) "alice@example.co";
+    lens[1]--;
+    fields[2] = (const unsigned char *) "mmcp-admin,mcp-log-analyst";
+    lens[2]++;
+    assert_int_equal(ngx_http_mcp_identity_sign((const unsigned char *) secret,
+                                                32, fields, lens, 6, other),
+                     0);
+    assert_memory_not_equal(out, other, sizeof(out));
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_format),
+        cmocka_unit_test(test_sha256_hex),
+        cmocka_unit_test(test_equal_ct),
+        cmocka_unit_test(test_identity_signature),
+    };
+
+    return cmocka_run_group_tests_name("module/crypto", tests, NULL, NULL);
+}

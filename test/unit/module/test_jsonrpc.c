@@ -1,0 +1,244 @@
+/* Unit tests of the JSON-RPC envelope parser (ngx_http_mcp_jsonrpc.c). */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ngx_http_mcp_jsonrpc.h"
+
+
+static int
+parse(const char *text, ngx_http_mcp_rpc_t *rpc)
+{
+    return ngx_http_mcp_rpc_parse(text, strlen(text), rpc);
+}
+
+
+static void
+test_request_with_integer_id(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+    char               *id;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":7,"
+                           "\"method\":\"tools/list\"}", &rpc), 0);
+    assert_int_equal(rpc.kind, NGX_HTTP_MCP_MSG_REQUEST);
+    assert_string_equal(rpc.method, "tools/list");
+    assert_null(rpc.tool);
+
+    id = ngx_http_mcp_rpc_id_text(&rpc);
+    assert_string_equal(id, "7");
+    free(id);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_notification_has_no_id(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+    char               *id;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\","
+                           "\"method\":\"notifications/initialized\"}", &rpc),
+                     0);
+    assert_int_equal(rpc.kind, NGX_HTTP_MCP_MSG_NOTIFICATION);
+
+    id = ngx_http_mcp_rpc_id_text(&rpc);
+    assert_string_equal(id, "null");
+    free(id);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_response_from_client(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":\"s1\","
+                           "\"result\":{}}", &rpc), 0);
+    assert_int_equal(rpc.kind, NGX_HTTP_MCP_MSG_RESPONSE);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_malformed_json(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,", &rpc),
+                     NGX_HTTP_MCP_RPC_PARSE_ERROR);
+    assert_null(rpc.id);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("", &rpc), NGX_HTTP_MCP_RPC_PARSE_ERROR);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_invalid_requests_keep_id(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+    char               *id;
+
+    /* wrong version: invalid, but the id is kept for the error */
+    assert_int_equal(parse("{\"jsonrpc\":\"1.0\",\"id\":\"a\","
+                           "\"method\":\"ping\"}", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_REQUEST);
+    id = ngx_http_mcp_rpc_id_text(&rpc);
+    assert_string_equal(id, "\"a\"");
+    free(id);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("42", &rpc), NGX_HTTP_MCP_RPC_INVALID_REQUEST);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1}", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_REQUEST);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":5}",
+                           &rpc), NGX_HTTP_MCP_RPC_INVALID_REQUEST);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    /* MCP ids are never null or fractional */
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":null,"
+                           "\"method\":\"ping\"}", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_REQUEST);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1.5,"
+                           "\"method\":\"ping\"}", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_REQUEST);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_batch_refused(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    assert_int_equal(parse("[{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"ping\"}]", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_REQUEST);
+    assert_non_null(strstr(rpc.reason, "batch"));
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_duplicate_keys_refused(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    /* two "name"s could let the gateway and the sandbox disagree */
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\",\"params\":"
+                           "{\"name\":\"a\",\"name\":\"b\"}}", &rpc),
+                     NGX_HTTP_MCP_RPC_PARSE_ERROR);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_tool_call_fields(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc, again;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\",\"params\":"
+                           "{\"name\":\"execute_code\",\"arguments\":"
+                           "{\"code\":\"print(1)\",\"a\":1}}}", &rpc), 0);
+    assert_string_equal(rpc.tool, "execute_code");
+    assert_int_equal(rpc.args_size,
+                     strlen("{\"a\":1,\"code\":\"print(1)\"}"));
+
+    /* key order does not change the fingerprint */
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\",\"params\":"
+                           "{\"name\":\"execute_code\",\"arguments\":"
+                           "{\"a\":1,\"code\":\"print(1)\"}}}", &again), 0);
+    assert_memory_equal(rpc.args_sha256, again.args_sha256, 32);
+
+    ngx_http_mcp_rpc_free(&rpc);
+    ngx_http_mcp_rpc_free(&again);
+}
+
+
+static void
+test_tool_call_bad_params(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\"}", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_PARAMS);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\",\"params\":"
+                           "{\"name\":\"x\\u0000y\"}}", &rpc),
+                     NGX_HTTP_MCP_RPC_PARSE_ERROR);    /* NUL: refused */
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\",\"params\":"
+                           "{\"name\":\"x\",\"arguments\":[1]}}", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_PARAMS);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"ping\",\"params\":[]}", &rpc),
+                     NGX_HTTP_MCP_RPC_INVALID_PARAMS);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_error_body(void **state)
+{
+    char    *text;
+    json_t  *id;
+
+    id = json_string("a\"b");
+    text = ngx_http_mcp_rpc_error_body(id, -32602, "Unknown tool: x");
+    assert_string_equal(text, "{\"jsonrpc\":\"2.0\",\"id\":\"a\\\"b\","
+                              "\"error\":{\"code\":-32602,"
+                              "\"message\":\"Unknown tool: x\"}}");
+    free(text);
+    json_decref(id);
+
+    text = ngx_http_mcp_rpc_error_body(NULL, -32700, "bad");
+    assert_string_equal(text, "{\"jsonrpc\":\"2.0\",\"id\":null,"
+                              "\"error\":{\"code\":-32700,"
+                              "\"message\":\"bad\"}}");
+    free(text);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_with_integer_id),
+        cmocka_unit_test(test_notification_has_no_id),
+        cmocka_unit_test(test_response_from_client),
+        cmocka_unit_test(test_malformed_json),
+        cmocka_unit_test(test_invalid_requests_keep_id),
+        cmocka_unit_test(test_batch_refused),
+        cmocka_unit_test(test_duplicate_keys_refused),
+        cmocka_unit_test(test_tool_call_fields),
+        cmocka_unit_test(test_tool_call_bad_params),
+        cmocka_unit_test(test_error_body),
+    };
+
+    return cmocka_run_group_tests_name("module/jsonrpc", tests, NULL, NULL);
+}
