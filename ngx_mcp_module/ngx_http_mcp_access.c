@@ -22,7 +22,7 @@
 static ngx_http_mcp_ctx_t *ngx_http_mcp_create_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mcp_start(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
-static ngx_int_t ngx_http_mcp_credentials(ngx_http_request_t *r,
+static void ngx_http_mcp_credentials(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 static void ngx_http_mcp_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mcp_parse_body(ngx_http_request_t *r,
@@ -145,11 +145,8 @@ ngx_http_mcp_start(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
                                        "messages by POST only");
     }
 
-    /* no credentials: refuse before buffering any body */
-    rc = ngx_http_mcp_credentials(r, ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    /* what was presented is judged once the body (and its id) is read */
+    ngx_http_mcp_credentials(r, ctx);
 
     if (r->headers_in.content_length_n > (off_t) mlcf->max_body_size) {
         ngx_http_mcp_set_decision(ctx, "deny", "body_too_large");
@@ -182,7 +179,7 @@ ngx_http_mcp_start(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 }
 
 
-static ngx_int_t
+static void
 ngx_http_mcp_credentials(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 {
     ngx_str_t         token;
@@ -200,9 +197,8 @@ ngx_http_mcp_credentials(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
             || ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7) != 0)
         {
             ngx_str_set(&ctx->auth_method, "none");
-            return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                          "unsupported_auth_scheme",
-                                          "use the Bearer scheme");
+            ctx->auth_error = "unsupported_auth_scheme";
+            return;
         }
 
         token.data += 7;
@@ -241,24 +237,20 @@ ngx_http_mcp_credentials(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 
     if (token.len == 0) {
         ngx_str_set(&ctx->auth_method, "none");
-        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "missing_credentials",
-                                      "authentication required");
+        ctx->auth_error = "missing_credentials";
+        return;
     }
 
     ngx_str_set(&ctx->auth_method, "apikey");
 
     if (!ngx_http_mcp_apikey_well_formed(token.data, token.len)) {
-        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "malformed_credentials",
-                                      "invalid credentials");
+        ctx->auth_error = "malformed_credentials";
+        return;
     }
 
     ctx->apikey = token;
     ctx->key_id.data = token.data + 4;
     ctx->key_id.len = NGX_HTTP_MCP_KEY_ID_LEN;
-
-    return NGX_OK;
 }
 
 
@@ -288,6 +280,15 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     rc = ngx_http_mcp_parse_body(r, ctx);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ctx->auth_error) {
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                      ctx->auth_error,
+                                      ngx_strcmp(ctx->auth_error,
+                                                 "missing_credentials") == 0
+                                      ? "authentication required"
+                                      : "invalid credentials");
     }
 
     ctx->state = NGX_HTTP_MCP_STATE_LOOKUP;
@@ -653,7 +654,7 @@ ngx_http_mcp_deny_auth(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         p = ngx_sprintf(p, "Bearer realm=\"%V\", error=\"insufficient_scope\"",
                         &mlcf->tenant);
 
-    } else if (ctx->apikey.len || ngx_strcmp(reason, "missing_credentials")) {
+    } else if (ngx_strcmp(reason, "missing_credentials") != 0) {
         p = ngx_sprintf(p, "Bearer realm=\"%V\", error=\"invalid_token\"",
                         &mlcf->tenant);
 

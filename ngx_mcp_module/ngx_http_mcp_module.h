@@ -68,8 +68,9 @@ typedef struct {
     ngx_http_mcp_state_e       state;
     ngx_int_t                  access_rc;      /* result once DONE */
 
-    /* credentials as presented */
+    /* credentials as presented, and why they fail (NULL: not yet known) */
     ngx_str_t                  apikey;
+    const char                *auth_error;
 
     /* the parsed message */
     ngx_http_mcp_rpc_t         rpc;

@@ -1,0 +1,279 @@
+"""The gateway end to end over raw HTTP: real nginx + module, real Redis,
+real sandbox worker.  Every error path asserts status, JSON-RPC code and id."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, post, redis_cli
+
+
+def call(stack, key, method, params=None, rpc_id=1, headers=None):
+    body = {"jsonrpc": "2.0", "id": rpc_id, "method": method}
+    if params is not None:
+        body["params"] = params
+    return post(stack.gateway_url, body, key=key, headers=headers)
+
+
+def tool_names(resp):
+    assert resp.status == 200, resp.body
+    return sorted(t["name"] for t in resp.json()["result"]["tools"])
+
+
+def assert_rpc_error(resp, status, code, rpc_id):
+    assert resp.status == status, resp.body
+    assert resp.header("content-type") == "application/json"
+    msg = resp.json()
+    assert msg["jsonrpc"] == "2.0"
+    assert msg["id"] == rpc_id
+    assert msg["error"]["code"] == code
+    return msg["error"]["message"]
+
+
+# authentication ---------------------------------------------------------
+
+def test_no_credentials_is_401_with_bearer_challenge(stack):
+    resp = call(stack, None, "tools/list", rpc_id=1)
+    assert_rpc_error(resp, 401, -32001, 1)
+    assert resp.header("www-authenticate") == 'Bearer realm="log-analysis"'
+
+
+@pytest.mark.parametrize("token", [
+    "not-a-key",
+    "mcp_0123456789abcdef_" + "0" * 63,                 # one char short
+    "mcp_0123456789ABCDEF_" + "0" * 64,                 # upper-case id
+    "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",             # alg none JWT
+])
+def test_malformed_credentials_are_401_invalid_token(stack, token):
+    resp = call(stack, token, "tools/list", rpc_id=9)
+    assert_rpc_error(resp, 401, -32001, 9)
+    assert 'error="invalid_token"' in resp.header("www-authenticate")
+
+
+def test_unknown_key_id_is_401(stack):
+    resp = call(stack, "mcp_" + "0" * 16 + "_" + "0" * 64, "tools/list", rpc_id=2)
+    assert_rpc_error(resp, 401, -32001, 2)
+
+
+def test_wrong_secret_is_401(stack, keys):
+    good = keys["analyst"]
+    wrong = good[:-1] + ("0" if good[-1] != "0" else "1")
+    assert_rpc_error(call(stack, wrong, "tools/list", rpc_id=3), 401, -32001, 3)
+
+
+def test_revoked_key_is_401(stack):
+    key = stack.create_key("soon-revoked", "mcp-log-analyst")
+    assert call(stack, key["key"], "ping").status == 200
+    env = dict(os.environ, REDIS_URL=stack.redis_url)
+    subprocess.run([os.path.join(ROOT, "tools", "revoke-api-key.sh"), key["id"], "--yes"],
+                   check=True, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    assert_rpc_error(call(stack, key["key"], "ping", rpc_id=4), 401, -32001, 4)
+
+
+def test_expired_key_is_401(stack):
+    key = stack.create_key("soon-expired", "mcp-log-analyst", "--expires", "1h")
+    assert call(stack, key["key"], "ping").status == 200
+    redis_cli(stack, "HSET", "mcp:apikey:" + key["id"], "expires", str(int(time.time()) - 1))
+    assert_rpc_error(call(stack, key["key"], "ping", rpc_id=5), 401, -32001, 5)
+
+
+def test_lower_case_bearer_and_x_api_key_accepted(stack, keys):
+    resp = post(stack.gateway_url, {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                headers={"Authorization": "bearer " + keys["analyst"]})
+    assert resp.status == 200 and resp.json()["result"] == {}
+    resp = post(stack.gateway_url, {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                headers={"X-API-Key": keys["analyst"]})
+    assert resp.status == 200 and resp.json()["result"] == {}
+
+
+def test_basic_scheme_refused(stack):
+    resp = post(stack.gateway_url, {"jsonrpc": "2.0", "id": 6, "method": "ping"},
+                headers={"Authorization": "Basic YTpi"})
+    assert_rpc_error(resp, 401, -32001, 6)
+
+
+def test_role_without_endpoint_access_is_403(stack, keys):
+    resp = call(stack, keys["outsider"], "tools/list", rpc_id=7)
+    assert_rpc_error(resp, 403, -32003, 7)
+    assert 'error="insufficient_scope"' in resp.header("www-authenticate")
+
+
+# RBAC ------------------------------------------------------------------
+
+def test_tools_list_is_filtered_by_role(stack, keys):
+    analyst = tool_names(call(stack, keys["analyst"], "tools/list"))
+    viewer = tool_names(call(stack, keys["viewer"], "tools/list"))
+    assert "execute_code" in analyst and "log_store" in analyst
+    assert viewer == ["get_available_tools"]
+
+
+def test_forbidden_call_looks_like_an_unknown_tool(stack, keys):
+    params = {"name": "execute_code", "arguments": {"code": "print(1)"}}
+    denied = assert_rpc_error(call(stack, keys["viewer"], "tools/call", params, rpc_id="r1"),
+                              200, -32602, "r1")
+    unknown = assert_rpc_error(call(stack, keys["admin"], "tools/call",
+                                    {"name": "no_such_tool", "arguments": {}}, rpc_id="r1"),
+                               200, -32602, "r1")
+    assert denied == "Unknown tool: execute_code"
+    assert unknown == "Unknown tool: no_such_tool"
+
+
+def test_allowed_call_runs_in_the_sandbox(stack, keys):
+    resp = call(stack, keys["analyst"], "tools/call",
+                {"name": "execute_code", "arguments": {"code": "print(sum(range(10)))"}}, rpc_id=11)
+    assert resp.status == 200, resp.body
+    result = resp.json()["result"]
+    assert not result.get("isError")
+    assert "45" in result["content"][0]["text"]
+    assert resp.header("x-mcp-exec-outcome") == "ok"
+
+
+def test_method_not_served_is_refused(stack, keys):
+    msg = assert_rpc_error(call(stack, keys["admin"], "resources/list", rpc_id=12),
+                           200, -32601, 12)
+    assert msg == "Method not found"
+
+
+# the JSON-RPC envelope -------------------------------------------------------
+
+def test_malformed_json_is_parse_error(stack, keys):
+    resp = post(stack.gateway_url, '{"jsonrpc":"2.0","id":1,', key=keys["analyst"])
+    assert_rpc_error(resp, 400, -32700, None)
+
+
+def test_invalid_request_keeps_the_id(stack, keys):
+    resp = post(stack.gateway_url, {"jsonrpc": "1.0", "id": "keep-me", "method": "ping"},
+                key=keys["analyst"])
+    assert_rpc_error(resp, 400, -32600, "keep-me")
+
+
+def test_batch_is_refused(stack, keys):
+    resp = post(stack.gateway_url, [{"jsonrpc": "2.0", "id": 1, "method": "ping"}],
+                key=keys["analyst"])
+    assert "batch" in assert_rpc_error(resp, 400, -32600, None)
+
+
+def test_get_is_405_with_allow(stack, keys):
+    resp = post(stack.gateway_url, b"", key=keys["analyst"], method="GET")
+    assert resp.status == 405
+    assert resp.header("allow") == "POST"
+
+
+def test_body_over_limit_is_413(stack, keys):
+    big = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+           "params": {"name": "execute_code", "arguments": {"code": "#" * (1024 * 1024)}}}
+    resp = post(stack.gateway_url, big, key=keys["analyst"])
+    assert_rpc_error(resp, 413, -32600, None)
+
+
+def test_notification_is_accepted(stack, keys):
+    resp = post(stack.gateway_url, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                key=keys["analyst"])
+    assert resp.status == 202
+    assert resp.body == b""
+
+
+# identity forwarding -------------------------------------------------------
+
+def test_sandbox_refuses_requests_that_bypass_the_gateway(stack):
+    url = f"http://127.0.0.1:{stack.ports['worker']}/mcp"
+    forged = {"X-MCP-Identity-User": "admin", "X-MCP-Identity-Roles": "mcp-admin",
+              "X-MCP-Identity-Auth": "apikey", "X-MCP-Identity-Key-Id": "-",
+              "X-MCP-Identity-Tenant": "log-analysis",
+              "X-MCP-Identity-Time": str(int(time.time())),
+              "X-MCP-Identity-Signature": "v1=" + "0" * 64}
+    resp = post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=forged)
+    assert resp.status == 401
+
+
+def test_client_identity_headers_are_not_trusted(stack, keys):
+    # a viewer claiming to be an admin stays a viewer
+    resp = call(stack, keys["viewer"], "tools/call",
+                {"name": "execute_code", "arguments": {"code": "print(1)"}}, rpc_id=13,
+                headers={"X-MCP-Identity-Roles": "mcp-admin", "X-MCP-Identity-User": "root"})
+    assert_rpc_error(resp, 200, -32602, 13)
+
+
+# failure semantics ---------------------------------------------------------
+
+def test_redis_down_fails_closed_then_recovers(stack, keys):
+    assert call(stack, keys["analyst"], "ping").status == 200
+    # keep the data across the restart, as a real deployment would
+    redis_cli(stack, "SAVE")
+    redis = stack.procs.pop("redis")
+    redis.send_signal(signal.SIGTERM)
+    redis.wait(timeout=10)
+    try:
+        resp = call(stack, keys["analyst"], "ping", rpc_id=21)
+        assert_rpc_error(resp, 503, -32004, 21)
+        assert resp.header("retry-after") == "1"
+    finally:
+        stack.start_redis()
+    deadline = time.monotonic() + 15
+    while True:
+        resp = call(stack, keys["analyst"], "ping", rpc_id=22)
+        if resp.status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert resp.status == 200, resp.body
+    assert resp.json() == {"jsonrpc": "2.0", "id": 22, "result": {}}
+
+
+# audit -----------------------------------------------------------------------
+
+def settled_line_count(path):
+    """nginx logs just after it answers: wait until no line is added."""
+    count = -1
+    while True:
+        now = open(path, "rb").read().count(b"\n")
+        if now == count:
+            return count
+        count = now
+        time.sleep(0.3)
+
+
+def test_one_valid_audit_record_per_request(stack, keys):
+    audit = stack.path("logs", "audit.log")
+    before = settled_line_count(audit)
+    sent = [
+        (keys["analyst"], {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, "allow", None),
+        (keys["viewer"], {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                          "params": {"name": "execute_code", "arguments": {"code": "x"}}},
+         "deny", "execute_code"),
+        (None, {"jsonrpc": "2.0", "id": 3, "method": "ping"}, "deny", None),
+        (keys["viewer"], {"jsonrpc": "2.0", "id": "\"\n", "method": "tools/call",
+                          "params": {"name": "a\"b\u0001\u00e9", "arguments": {}}},
+         "deny", "a\"b\u0001\u00e9"),
+        (keys["analyst"], '{"broken', "deny", None),
+        (keys["analyst"], {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                           "params": {"name": "execute_code",
+                                      "arguments": {"code": "print('\"\\u0001')"}}},
+         "allow", "execute_code"),
+    ]
+    for key, body, _, _ in sent:
+        post(stack.gateway_url, body, key=key)
+    settled_line_count(audit)
+    lines = open(audit, "rb").read().splitlines()[before:]
+    assert len(lines) == len(sent), [json.loads(x)["reason"] for x in lines]
+    records = [json.loads(line) for line in lines]
+    for line, record, (key, body, decision, tool) in zip(lines, records, sent):
+        assert record["decision"] == decision
+        assert record["tenant"] == "log-analysis"
+        assert record["time"].endswith("Z") and "." in record["time"]
+        if tool:
+            assert record["tool"] == tool
+            assert len(record["args_sha256"]) == 64
+        for secret in keys.values():
+            assert secret[21:].encode() not in line      # never a key's secret
+    assert records[0]["user"] == "analyst@example.com"
+    assert records[0]["auth"] == "apikey"
+    assert records[1]["reason"] == "tool_not_allowed"
+    assert records[2]["status"] == 401 and records[2]["reason"] == "missing_credentials"
+    assert records[3]["rpc_id"] == '"\\"\\n"'
+    assert records[4]["reason"] == "parse_error" and records[4]["status"] == 400
+    assert records[5]["exec_outcome"] == "ok"
+    assert int(records[5]["exec_wall_ms"]) >= 0

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""Runs every test suite of the project, as `make test` does, and ends with
+one line that counts them all: "N passed, M failed".
+
+  1. C unit tests (cmocka): the module's pure logic and the sandbox worker's
+  2. integration tests (pytest) against real nginx, Redis, worker and IdP
+  3. end-to-end tests (node --test) with the official MCP TypeScript SDK,
+     against a demo stack started for them on free ports
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = "/usr/bin/python3"
+
+
+def run(name, argv, counter):
+    print(f"\n=== {name}: {' '.join(argv)}", flush=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True)
+    output = []
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        output.append(line)
+    proc.wait()
+    passed, failed = counter("".join(output))
+    if proc.returncode != 0 and failed == 0:
+        failed = 1      # a suite that crashed counts as a failure
+    print(f"=== {name}: {passed} passed, {failed} failed, exit {proc.returncode}, "
+          f"{time.monotonic() - started:.1f} s", flush=True)
+    return passed, failed
+
+
+def count_cmocka(text):
+    passed = sum(int(n) for n in re.findall(r"^\[  PASSED  \] (\d+) test", text, re.M))
+    failed = sum(int(n) for n in re.findall(r"^\[  FAILED  \] (\d+) test", text, re.M))
+    return passed, failed
+
+
+def count_pytest(text):
+    tail = text.strip().splitlines()[-1] if text.strip() else ""
+    passed = sum(int(n) for n in re.findall(r"(\d+) passed", tail))
+    failed = sum(int(n) for n in re.findall(r"(\d+) (?:failed|error)", tail))
+    return passed, failed
+
+
+def count_node(text):
+    passed = sum(int(n) for n in re.findall(r"^# pass (\d+)", text, re.M))
+    failed = sum(int(n) for n in re.findall(r"^# fail (\d+)", text, re.M))
+    return passed, failed
+
+
+def main():
+    suites = [
+        ("unit", ["make", "-s", "-C", "test/unit", "run"], count_cmocka),
+        ("integration", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                         "test/integration"], count_pytest),
+        ("e2e", [PYTHON, "demo/stack.py", "exec", "--", "node", "--test", "test/e2e/"],
+         count_node),
+    ]
+    total_passed = total_failed = 0
+    for name, argv, counter in suites:
+        passed, failed = run(name, argv, counter)
+        total_passed += passed
+        total_failed += failed
+    print()
+    print(f"{total_passed} passed, {total_failed} failed")
+    return 1 if total_failed or total_passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
