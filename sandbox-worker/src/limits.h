@@ -1,0 +1,99 @@
+/*
+ * limits.h - every limit and default of the sandbox worker, in one place.
+ *
+ * Per-call limits (wall, CPU, memory, output) have a default here, may be
+ * changed at start-up by a CLI flag within [MIN, MAX], and a call may only
+ * LOWER the wall limit (execute_code's "timeout" argument).
+ */
+#ifndef SW_LIMITS_H
+#define SW_LIMITS_H
+
+/* ---- per-call limits (defaults, and the range a CLI flag may set) ---- */
+
+/* Wall clock of one tool call, measured by the zygote from fork to reap. */
+#define SW_DEFAULT_WALL_MS          30000
+#define SW_MIN_WALL_MS              100
+#define SW_MAX_WALL_MS              600000
+
+/* CPU time (user+system) of one call; RLIMIT_CPU has 1 s granularity, so
+ * the kernel enforces ceil(ms / 1000) s (SIGXCPU), then +1 s (SIGKILL). */
+#define SW_DEFAULT_CPU_MS           10000
+#define SW_MIN_CPU_MS               1000
+#define SW_MAX_CPU_MS               600000
+
+/* Address space of one call (RLIMIT_AS). It includes the ~60 MiB of
+ * virtual memory the child inherits from the zygote's interpreter. */
+#define SW_DEFAULT_MEMORY_MB        512
+#define SW_MIN_MEMORY_MB            128
+#define SW_MAX_MEMORY_MB            16384
+
+/* Bytes of stdout+stderr kept from one call; more is truncated. */
+#define SW_DEFAULT_OUTPUT_BYTES     (1024 * 1024)
+#define SW_MIN_OUTPUT_BYTES         1024
+#define SW_MAX_OUTPUT_BYTES         (8 * 1024 * 1024)
+
+/* Extra room after the output cap for the runner's result trailer (the
+ * JSON of a tool's return value). Past cap + reserve the child is killed. */
+#define SW_TRAILER_RESERVE_BYTES    (256 * 1024)
+
+/* Largest file a call may write (RLIMIT_FSIZE). */
+#define SW_CHILD_FSIZE_BYTES        (64L * 1024 * 1024)
+
+/* Open files in a child (RLIMIT_NOFILE). Python needs a handful. */
+#define SW_CHILD_NOFILE             32
+
+/* ---- daemon-wide limits ---- */
+
+/* Calls running at once (one child process each). */
+#define SW_DEFAULT_CONCURRENCY      4
+#define SW_MIN_CONCURRENCY          1
+#define SW_MAX_CONCURRENCY          256
+
+/* Calls waiting for a free slot; past this a call is answered "busy". */
+#define SW_DEFAULT_QUEUE            16
+#define SW_MIN_QUEUE                0
+#define SW_MAX_QUEUE                4096
+
+/* Largest accepted HTTP request body (larger -> 413). */
+#define SW_MAX_BODY_BYTES           (1024 * 1024)
+
+/* Simultaneous HTTP connections (one thread each). */
+#define SW_MAX_CONNECTIONS          512
+
+/* Idle HTTP connection timeout, seconds. */
+#define SW_HTTP_CONN_TIMEOUT_S      120
+
+/* Largest daemon <-> zygote frame (JSON). Output can expand up to 6x when
+ * JSON-escaped, so this must stay > 6 * (SW_MAX_OUTPUT_BYTES + reserve). */
+#define SW_MAX_FRAME_BYTES          (64u * 1024 * 1024)
+
+/* How long past its wall limit the daemon waits for a result frame before
+ * giving up on a call (covers reaping and a slow zygote). */
+#define SW_RESULT_GRACE_MS          10000
+
+/* Minimum pause between two zygote restarts (crash-loop damping). */
+#define SW_ZYGOTE_RESTART_DELAY_MS  500
+
+/* ---- identity (docs/internals.md, "Signed identity") ---- */
+
+/* Accepted clock difference between gateway and worker, seconds. */
+#define SW_IDENTITY_MAX_SKEW_S      60
+
+/* Shortest accepted HMAC key (bytes after stripping white space). */
+#define SW_IDENTITY_MIN_SECRET      32
+
+/* Largest accepted secret file and identity header value. */
+#define SW_IDENTITY_MAX_SECRET      4096
+#define SW_IDENTITY_MAX_FIELD       1024
+
+/* ---- workspaces ---- */
+
+/* Hex characters of SHA-256(user) used as the directory name (128 bits). */
+#define SW_WORKSPACE_NAME_HEX       32
+
+/* ---- misc ---- */
+
+#define SW_VERSION                  "0.1.0"
+#define SW_PATH_MAX                 4096
+
+#endif /* SW_LIMITS_H */

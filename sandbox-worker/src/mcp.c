@@ -1,0 +1,366 @@
+/* mcp.c - JSON-RPC 2.0 and the MCP methods of the sandbox worker. */
+#include "mcp.h"
+#include "limits.h"
+#include "schema.h"
+#include "util.h"
+#include "workspace.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SW_RPC_PARSE_ERROR      -32700
+#define SW_RPC_INVALID_REQUEST  -32600
+#define SW_RPC_METHOD_NOT_FOUND -32601
+#define SW_RPC_INVALID_PARAMS   -32602
+#define SW_RPC_INTERNAL         -32603
+#define SW_RPC_SERVER_BUSY      -32000
+
+static const char *const sw_protocol_versions[] = {
+    "2025-06-18", "2025-11-25"
+};
+#define SW_PROTOCOL_DEFAULT "2025-11-25"
+
+int
+sw_mcp_load_tools(sw_mcp_t *mcp, const char *toolset_dir, char *err,
+    size_t err_size)
+{
+    char          path[SW_PATH_MAX], tmp[SW_PATH_MAX];
+    json_error_t  jerr;
+    json_t       *doc, *tool;
+    size_t        i;
+
+    snprintf(path, sizeof(path), "%s/tools.json", toolset_dir);
+    doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        snprintf(err, err_size, "%s:%d: %s", path, jerr.line, jerr.text);
+        return -1;
+    }
+    if (!json_is_array(doc) || json_array_size(doc) == 0) {
+        snprintf(err, err_size, "%s: expected a non-empty array of tools",
+                 path);
+        json_decref(doc);
+        return -1;
+    }
+    json_array_foreach(doc, i, tool) {
+        if (!json_is_string(json_object_get(tool, "name"))
+            || !json_is_object(json_object_get(tool, "inputSchema")))
+        {
+            snprintf(err, err_size, "%s: tool %zu needs a name and an"
+                     " inputSchema object", path, i);
+            json_decref(doc);
+            return -1;
+        }
+    }
+    mcp->tools = doc;
+    snprintf(tmp, sizeof(tmp), "%s", toolset_dir);
+    snprintf(mcp->server_name, sizeof(mcp->server_name),
+             "ngx-mcp-sandbox-%s", basename(tmp));
+    return 0;
+}
+
+static char *
+sw_dump(json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return s;
+}
+
+char *
+sw_mcp_error_body(json_t *id, int code, const char *message)
+{
+    return sw_dump(json_pack("{s:s,s:O?,s:{s:i,s:s}}", "jsonrpc", "2.0",
+                             "id", id, "error", "code", code,
+                             "message", message));
+}
+
+static void
+sw_reply_error(sw_reply_t *r, int status, json_t *id, int code,
+    const char *message)
+{
+    r->status = status;
+    r->body = sw_mcp_error_body(id, code, message);
+}
+
+static void
+sw_reply_result(sw_reply_t *r, json_t *id, json_t *result /* stolen */)
+{
+    r->status = 200;
+    r->body = sw_dump(json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0",
+                                "id", id, "result", result));
+}
+
+static json_t *
+sw_find_tool(sw_mcp_t *mcp, const char *name)
+{
+    json_t *t;
+    size_t  i;
+
+    json_array_foreach(mcp->tools, i, t) {
+        if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void
+sw_initialize(json_t *id, json_t *params, sw_reply_t *r, sw_mcp_t *mcp)
+{
+    const char *want = json_string_value(json_object_get(params,
+                                                         "protocolVersion"));
+    const char *ver = SW_PROTOCOL_DEFAULT;
+    size_t      i;
+
+    for (i = 0; want != NULL && i < 2; i++) {
+        if (strcmp(want, sw_protocol_versions[i]) == 0) {
+            ver = sw_protocol_versions[i];
+        }
+    }
+    sw_reply_result(r, id, json_pack("{s:s,s:{s:{s:b}},s:{s:s,s:s}}",
+                                     "protocolVersion", ver,
+                                     "capabilities", "tools", "listChanged", 0,
+                                     "serverInfo", "name", mcp->server_name,
+                                     "version", SW_VERSION));
+}
+
+/* Text shown to the model: output, then the tool's error or result, then
+ * the limit message. */
+static char *
+sw_result_text(json_t *res)
+{
+    const char *out = json_string_value(json_object_get(res, "output"));
+    const char *err = json_string_value(json_object_get(res, "error"));
+    const char *msg = json_string_value(json_object_get(res, "message"));
+    json_t     *val = json_object_get(res, "result");
+    char       *valtxt = NULL, *text;
+    size_t      len;
+
+    if (val != NULL && !json_is_null(val)) {
+        valtxt = json_is_string(val) ? strdup(json_string_value(val))
+                 : json_dumps(val, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    }
+    out = out ? out : "";
+    len = strlen(out) + (err ? strlen(err) : 0) + (msg ? strlen(msg) : 0)
+          + (valtxt ? strlen(valtxt) : 0) + 4;
+    text = malloc(len);
+    if (text != NULL) {
+        size_t n = 0;
+        const char *parts[3] = { valtxt, err, msg };
+        int         i;
+        n += (size_t) snprintf(text, len, "%s", out);
+        for (i = 0; i < 3; i++) {
+            if (parts[i] == NULL || parts[i][0] == '\0') {
+                continue;
+            }
+            if (n > 0 && text[n - 1] != '\n') {
+                text[n++] = '\n';
+            }
+            n += (size_t) snprintf(text + n, len - n, "%s", parts[i]);
+        }
+    }
+    free(valtxt);
+    return text;
+}
+
+static void
+sw_exec_figures(sw_reply_t *r, const char *outcome, json_t *res)
+{
+    r->exec = 1;
+    r->outcome = outcome;
+    r->wall_ms = (long) json_integer_value(json_object_get(res, "wall_ms"));
+    r->cpu_ms = (long) json_integer_value(json_object_get(res, "cpu_ms"));
+    r->rss_kb = (long) json_integer_value(json_object_get(res, "maxrss_kb"));
+}
+
+static void
+sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
+    sw_reply_t *r)
+{
+    const char   *name = json_string_value(json_object_get(params, "name"));
+    json_t       *args = json_object_get(params, "arguments");
+    json_t       *tool, *res = NULL, *timeout, *result;
+    sw_limits_t   lim;
+    sw_call_rc_t  crc;
+    sw_outcome_t  oc;
+    char          err[256], ws[SW_PATH_MAX], *text;
+    int           owned_args = 0;
+
+    if (name == NULL) {
+        sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS,
+                       "Invalid params: \"name\" must be a string");
+        return;
+    }
+    tool = sw_find_tool(mcp, name);
+    if (tool == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Unknown tool: %.200s", name);
+        sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS, msg);
+        return;
+    }
+    if (args == NULL || json_is_null(args)) {
+        args = json_object();
+        owned_args = 1;
+    }
+    if (!json_is_object(args)) {
+        sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS,
+                       "Invalid params: \"arguments\" must be an object");
+        goto done;
+    }
+    if (sw_schema_check(json_object_get(tool, "inputSchema"), args, err,
+                        sizeof(err)) != 0)
+    {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "Invalid params for %s: %s", name, err);
+        sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS, msg);
+        goto done;
+    }
+    timeout = json_object_get(args, "timeout");
+    if (sw_limits_for_call(&mcp->limits, json_is_number(timeout),
+                           json_number_value(timeout), &lim) != 0)
+    {
+        sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS,
+                       "Invalid params: \"timeout\" must be a positive number"
+                       " of seconds");
+        goto done;
+    }
+    if (sw_workspace_ensure(mcp->workspace_root, user, ws, sizeof(ws)) != 0) {
+        sw_log("error", "workspace_failed",
+               json_pack("{s:s}", "error", strerror(errno)));
+        sw_reply_error(r, 500, id, SW_RPC_INTERNAL,
+                       "Internal error: workspace unavailable");
+        goto done;
+    }
+
+    crc = sw_pool_call(mcp->pool, name, args, ws, &lim, &res);
+    if (crc == SW_CALL_BUSY || crc == SW_CALL_DOWN) {
+        char msg[200];
+        if (crc == SW_CALL_BUSY) {
+            snprintf(msg, sizeof(msg), "busy: all %ld sandbox slots and %ld"
+                     " queue places are taken; retry later",
+                     mcp->pool->max_busy, mcp->pool->max_queue);
+        } else {
+            snprintf(msg, sizeof(msg), "busy: the sandbox is restarting;"
+                     " retry later");
+        }
+        sw_pool_count(mcp->pool, SW_OUT_BUSY);
+        sw_reply_error(r, 503, id, SW_RPC_SERVER_BUSY, msg);
+        sw_exec_figures(r, "busy", NULL);
+        goto done;
+    }
+    if (crc == SW_CALL_LOST) {
+        res = json_pack("{s:s,s:b,s:s,s:s}", "outcome", "crashed", "is_error",
+                        1, "output", "", "message",
+                        "crashed: the sandbox process was lost");
+    }
+    if (res == NULL) {
+        sw_reply_error(r, 500, id, SW_RPC_INTERNAL, "Internal error");
+        goto done;
+    }
+
+    oc = sw_outcome_from_name(json_string_value(json_object_get(res,
+                                                                "outcome")));
+    sw_pool_count(mcp->pool, oc);
+    text = sw_result_text(res);
+    result = json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text",
+                       "text", text ? text : "", "isError",
+                       json_is_true(json_object_get(res, "is_error")));
+    free(text);
+    if (result != NULL && oc == SW_OUT_OK
+        && json_is_object(json_object_get(res, "result")))
+    {
+        json_object_set(result, "structuredContent",
+                        json_object_get(res, "result"));
+    }
+    sw_exec_figures(r, sw_outcome_names[oc], res);
+    if (result == NULL) {
+        sw_reply_error(r, 500, id, SW_RPC_INTERNAL, "Internal error");
+    } else {
+        sw_reply_result(r, id, result);
+    }
+    sw_log("info", "tool_call",
+           json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "user", user, "tool", name,
+                     "outcome", sw_outcome_names[oc],
+                     "wall_ms", (json_int_t) r->wall_ms,
+                     "cpu_ms", (json_int_t) r->cpu_ms,
+                     "maxrss_kb", (json_int_t) r->rss_kb));
+    json_decref(res);
+
+done:
+    if (owned_args) {
+        json_decref(args);
+    }
+}
+
+void
+sw_mcp_handle(sw_mcp_t *mcp, const char *body, size_t len, const char *user,
+    sw_reply_t *r)
+{
+    json_error_t  jerr;
+    json_t       *msg, *id, *method, *params;
+    const char   *m;
+
+    memset(r, 0, sizeof(*r));
+    msg = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (msg == NULL) {
+        sw_reply_error(r, 400, NULL, SW_RPC_PARSE_ERROR, "Parse error");
+        return;
+    }
+    id = json_object_get(msg, "id");
+    if (id != NULL && !json_is_string(id) && !json_is_integer(id)
+        && !json_is_null(id))
+    {
+        id = NULL;              /* an id must be a string or a number */
+    }
+    method = json_object_get(msg, "method");
+    params = json_object_get(msg, "params");
+
+    if (!json_is_object(msg)
+        || !json_is_string(json_object_get(msg, "jsonrpc"))
+        || strcmp(json_string_value(json_object_get(msg, "jsonrpc")), "2.0")
+        || (params != NULL && !json_is_object(params)
+            && !json_is_array(params)))
+    {
+        sw_reply_error(r, 400, id, SW_RPC_INVALID_REQUEST, "Invalid Request");
+        goto done;
+    }
+    if (!json_is_string(method)) {
+        /* A response or error from the client: nothing to answer. */
+        if (json_object_get(msg, "result") || json_object_get(msg, "error")) {
+            r->status = 202;
+        } else {
+            sw_reply_error(r, 400, id, SW_RPC_INVALID_REQUEST,
+                           "Invalid Request");
+        }
+        goto done;
+    }
+    m = json_string_value(method);
+    if (json_object_get(msg, "id") == NULL) {
+        r->status = 202;        /* notification: accepted, no body */
+        goto done;
+    }
+
+    if (strcmp(m, "initialize") == 0) {
+        sw_initialize(id, params, r, mcp);
+    } else if (strcmp(m, "ping") == 0) {
+        sw_reply_result(r, id, json_object());
+    } else if (strcmp(m, "tools/list") == 0) {
+        sw_reply_result(r, id, json_pack("{s:O}", "tools", mcp->tools));
+    } else if (strcmp(m, "tools/call") == 0) {
+        if (!json_is_object(params)) {
+            sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS,
+                           "Invalid params: expected an object");
+        } else {
+            sw_tools_call(mcp, id, params, user, r);
+        }
+    } else {
+        sw_reply_error(r, 200, id, SW_RPC_METHOD_NOT_FOUND,
+                       "Method not found");
+    }
+
+done:
+    json_decref(msg);
+}

@@ -1,0 +1,606 @@
+"""Integration tests of sandbox-worker/build/mcp-sandbox-worker.
+
+Run after `make -C sandbox-worker`:  /usr/bin/python3 -m pytest test/integration/test_worker.py
+The worker is started once for the module (as user "nobody" when the tests
+run as root) with the demo log data; every request is signed as described in
+docs/internals.md ("Signed identity").
+"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = ROOT / "sandbox-worker" / "build" / "mcp-sandbox-worker"
+TOOLSET = ROOT / "sandbox-worker" / "toolsets" / "log-analysis"
+DATA = TOOLSET / "demo-logs"
+SECRET = b"integration-test-secret-0123456789abcdef"
+OUTPUT_CAP = 65536
+
+
+# ---------------------------------------------------------------- fixture
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Worker:
+    def __init__(self, proc, port, ws_root):
+        self.proc = proc
+        self.port = port
+        self.ws_root = ws_root
+
+    def workspace(self, user):
+        name = hashlib.sha256(user.encode()).hexdigest()[:32]
+        return self.ws_root / name
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, dict(resp.getheaders()), data
+        finally:
+            conn.close()
+
+    def rpc(self, method, params=None, user="alice", id_=1, headers=None,
+            sign=True, when=None, raw=None):
+        msg = {"jsonrpc": "2.0", "id": id_, "method": method}
+        if params is not None:
+            msg["params"] = params
+        hdrs = {"Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream"}
+        if sign:
+            hdrs.update(identity_headers(user, when=when))
+        hdrs.update(headers or {})
+        body = raw if raw is not None else json.dumps(msg).encode()
+        status, h, data = self.request("POST", "/mcp", body, hdrs)
+        return status, h, (json.loads(data) if data else None)
+
+    def call(self, tool, arguments, user="alice"):
+        status, h, body = self.rpc("tools/call",
+                                   {"name": tool, "arguments": arguments},
+                                   user=user)
+        return status, h, body
+
+    def run(self, code, user="alice", timeout=None):
+        """execute_code; returns (outcome, text, isError, headers)."""
+        args = {"code": code}
+        if timeout is not None:
+            args["timeout"] = timeout
+        status, h, body = self.call("execute_code", args, user=user)
+        assert status == 200, body
+        res = body["result"]
+        return (h["X-MCP-Exec-Outcome"], res["content"][0]["text"],
+                res["isError"], h)
+
+
+def identity_headers(user, roles="analyst", auth="apikey",
+                     key_id="0123456789abcdef", tenant="default", when=None,
+                     secret=SECRET):
+    t = str(int(time.time() if when is None else when))
+    msg = "\n".join(["v1", t, user, roles, auth, key_id, tenant])
+    sig = hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest()
+    return {"X-MCP-Identity-User": user, "X-MCP-Identity-Roles": roles,
+            "X-MCP-Identity-Auth": auth, "X-MCP-Identity-Key-Id": key_id,
+            "X-MCP-Identity-Tenant": tenant, "X-MCP-Identity-Time": t,
+            "X-MCP-Identity-Signature": "v1=" + sig}
+
+
+@pytest.fixture(scope="module")
+def worker():
+    assert BINARY.exists(), f"{BINARY} missing: run make -C sandbox-worker"
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-it-"))
+    os.chmod(tmp, 0o755)
+    secret = tmp / "secret"
+    secret.write_bytes(b"\n" + SECRET + b"\n")
+    os.chmod(secret, 0o600)
+    ws_root = tmp / "workspaces"
+    port = _free_port()
+    cmd = [str(BINARY), "--toolset", str(TOOLSET),
+           "--listen", f"127.0.0.1:{port}",
+           "--identity-secret-file", str(secret),
+           "--workspace-root", str(ws_root), "--data-dir", str(DATA),
+           "--output-bytes", str(OUTPUT_CAP), "--max-concurrency", "4",
+           "--queue", "8"]
+    if os.geteuid() == 0:
+        cmd += ["--user", "nobody"]
+    log = open(tmp / "worker.log", "wb")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
+    line = proc.stdout.readline().decode()
+    assert line == f"mcp-sandbox-worker ready on 127.0.0.1:{port}\n", \
+        (line, (tmp / "worker.log").read_text())
+    w = Worker(proc, port, ws_root)
+    yield w
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _file_lines(service):
+    return [ln for ln in (DATA / f"{service}.log").read_text().splitlines()
+            if ln]
+
+
+def _level(line):
+    if line.startswith("{"):
+        return json.loads(line)["level"].upper()
+    m = re.search(r"\[([A-Z]+)\]", line)
+    return m.group(1) if m else None
+
+
+# ------------------------------------------------------------ HTTP & MCP
+
+def test_probes_and_routes(worker):
+    assert worker.request("GET", "/healthz")[0] == 200
+    assert json.loads(worker.request("GET", "/healthz")[2]) == {"status": "ok"}
+    status, _, body = worker.request("GET", "/readyz")
+    assert status == 200 and json.loads(body)["status"] == "ready"
+    assert json.loads(body)["landlock_abi"] >= 1
+    status, h, body = worker.request("GET", "/metrics")
+    assert status == 200 and h["Content-Type"].startswith("text/plain")
+    assert b'mcp_worker_calls_total{outcome="ok"}' in body
+    assert b"mcp_worker_busy " in body and b"mcp_worker_queued " in body
+    assert worker.request("GET", "/nope")[0] == 404
+    assert worker.request("GET", "/mcp")[0] == 405
+    assert worker.request("PUT", "/mcp", b"{}")[0] == 405
+
+
+def test_initialize(worker):
+    status, h, body = worker.rpc("initialize", {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}, id_="init-1")
+    assert status == 200 and h["Content-Type"] == "application/json"
+    assert "Mcp-Session-Id" not in h
+    r = body["result"]
+    assert body["id"] == "init-1"
+    assert r["protocolVersion"] == "2025-06-18"
+    assert r["capabilities"] == {"tools": {"listChanged": False}}
+    assert r["serverInfo"]["name"] == "ngx-mcp-sandbox-log-analysis"
+    assert r["serverInfo"]["version"]
+    _, _, body = worker.rpc("initialize", {"protocolVersion": "1999-01-01"})
+    assert body["result"]["protocolVersion"] == "2025-11-25"
+
+
+def test_tools_list(worker):
+    status, _, body = worker.rpc("tools/list", {}, id_=7)
+    assert status == 200 and body["id"] == 7
+    tools = {t["name"]: t for t in body["result"]["tools"]}
+    assert set(tools) == {"execute_code", "log_store", "get_available_tools"}
+    for t in tools.values():
+        assert t["inputSchema"]["type"] == "object"
+        assert isinstance(t["description"], str) and t["description"]
+        assert "annotations" in t
+    assert tools["execute_code"]["inputSchema"]["required"] == ["code"]
+    assert tools["log_store"]["annotations"]["readOnlyHint"] is True
+    assert tools["log_store"]["inputSchema"]["properties"]["function"][
+        "enum"] == ["search_logs", "get_error_summary", "tail_logs"]
+
+
+def test_jsonrpc_errors(worker):
+    status, _, body = worker.rpc("ping", id_=3)
+    assert status == 200 and body == {"jsonrpc": "2.0", "id": 3, "result": {}}
+    status, _, body = worker.rpc("nope/nope", id_=4)
+    assert body["error"]["code"] == -32601 and body["id"] == 4
+    status, _, body = worker.rpc("x", raw=b"{not json")
+    assert status == 400 and body["error"]["code"] == -32700
+    assert body["id"] is None
+    status, _, body = worker.rpc("x", raw=json.dumps(
+        {"jsonrpc": "1.0", "id": 9, "method": "ping"}).encode())
+    assert body["error"]["code"] == -32600 and body["id"] == 9
+    status, _, body = worker.rpc("x", raw=b"[1,2]")
+    assert body["error"]["code"] == -32600
+    # notifications: 202, empty body
+    status, _, body = worker.rpc("x", raw=json.dumps(
+        {"jsonrpc": "2.0", "method": "notifications/initialized"}).encode())
+    assert status == 202 and body is None
+
+
+def test_body_limit(worker):
+    big = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' + \
+        b"a" * (2 * 1024 * 1024) + b'"}}'
+    status, _, _ = worker.request("POST", "/mcp", big, {
+        "Content-Type": "application/json", **identity_headers("alice")})
+    assert status == 413
+
+
+def test_unknown_tool_and_invalid_params(worker):
+    status, h, body = worker.call("no_such_tool", {})
+    assert status == 200
+    assert body == {"jsonrpc": "2.0", "id": 1, "error": {
+        "code": -32602, "message": "Unknown tool: no_such_tool"}}
+    _, _, body = worker.call("execute_code", {})
+    assert body["error"]["code"] == -32602 and "code" in body["error"]["message"]
+    _, _, body = worker.call("execute_code", {"code": "1", "timeout": -1})
+    assert body["error"]["code"] == -32602
+    _, _, body = worker.call("execute_code", {"code": "1", "bogus": 1})
+    assert body["error"]["code"] == -32602
+    _, _, body = worker.call("log_store", {"function": "_log_path",
+                                           "service_name": "x"})
+    assert body["error"]["code"] == -32602
+
+
+# ----------------------------------------------------------------- identity
+
+def test_unsigned_request_rejected(worker):
+    status, h, body = worker.rpc("tools/list", id_=11, sign=False)
+    assert status == 401
+    assert body["error"]["code"] == -32001 and body["id"] == 11
+
+
+def test_bad_signature_rejected(worker):
+    hdrs = identity_headers("alice", secret=b"wrong-secret-wrong-secret-wrong!!")
+    status, _, body = worker.rpc("tools/list", sign=False, headers=hdrs)
+    assert status == 401 and body["error"]["code"] == -32001
+    # valid signature, but for another user name
+    hdrs = identity_headers("alice")
+    hdrs["X-MCP-Identity-User"] = "admin"
+    status, _, body = worker.rpc("tools/list", sign=False, headers=hdrs)
+    assert status == 401
+
+
+def test_stale_and_missing_identity_rejected(worker):
+    status, _, body = worker.rpc("tools/list", when=time.time() - 120)
+    assert status == 401 and body["error"]["code"] == -32001
+    status, _, _ = worker.rpc("tools/list", when=time.time() + 120)
+    assert status == 401
+    hdrs = identity_headers("alice")
+    del hdrs["X-MCP-Identity-Tenant"]
+    status, _, _ = worker.rpc("tools/list", sign=False, headers=hdrs)
+    assert status == 401
+
+
+# ------------------------------------------------------------ tool behaviour
+
+def test_execute_code_sum(worker):
+    outcome, text, is_error, h = worker.run("print(sum(range(10)))")
+    assert outcome == "ok" and not is_error
+    assert text.strip() == "45"
+    assert int(h["X-MCP-Exec-Wall-Ms"]) >= 0
+    assert int(h["X-MCP-Exec-Cpu-Ms"]) >= 0
+    assert int(h["X-MCP-Exec-Peak-Rss-Kb"]) > 0
+
+
+def test_execute_code_is_ordinary_python(worker):
+    code = """
+x = 5
+def f():
+    return x * 2
+class Counter:
+    def __init__(self):
+        self.n = 0
+    def __call__(self):
+        self.n += 1
+        return self.n
+def make_adder(k):
+    return lambda v: v + k
+c = Counter(); c(); c()
+print(f(), c.n, make_adder(3)(4), [i*i for i in range(4)])
+try:
+    1/0
+except ZeroDivisionError:
+    print("caught")
+sorted({"b": 1, "a": 2})
+"""
+    outcome, text, is_error, _ = worker.run(code)
+    assert outcome == "ok", text
+    assert text.splitlines() == ["10 2 7 [0, 1, 4, 9]", "caught", "['a', 'b']"]
+
+
+def test_execute_code_error_is_reported(worker):
+    outcome, text, is_error, _ = worker.run("print('before')\nraise ValueError('boom')")
+    assert outcome == "error" and is_error
+    assert text.startswith("before\n") and "ValueError: boom" in text
+
+
+def test_log_store_search(worker):
+    status, h, body = worker.call("log_store", {
+        "function": "search_logs", "service_name": "api-gateway",
+        "keyword": "connectiontimeout", "log_level": "ERROR"})
+    assert h["X-MCP-Exec-Outcome"] == "ok"
+    res = body["result"]
+    assert res["isError"] is False
+    expected = [ln for ln in _file_lines("api-gateway")
+                if "connectiontimeout" in ln.lower() and _level(ln) == "ERROR"]
+    assert expected, "demo data should contain such lines"
+    assert res["structuredContent"]["lines"] == expected
+    assert res["structuredContent"]["count"] == len(expected)
+    # limit
+    _, _, body = worker.call("log_store", {
+        "function": "search_logs", "service_name": "payment-service",
+        "limit": 3})
+    sc = body["result"]["structuredContent"]
+    assert sc["lines"] == _file_lines("payment-service")[:3] and sc["more"]
+
+
+def test_log_store_error_summary_matches_file(worker):
+    for service in ("api-gateway", "payment-service"):
+        _, _, body = worker.call("log_store", {
+            "function": "get_error_summary", "service_name": service})
+        sc = body["result"]["structuredContent"]
+        lines = _file_lines(service)
+        levels = [_level(ln) for ln in lines]
+        assert sc["total_lines"] == len(lines)
+        assert sc["total_errors"] == levels.count("ERROR")
+        assert sc["total_warnings"] == levels.count("WARN")
+        assert sum(sc["errors_by_type"].values()) == levels.count("ERROR")
+        assert sc["most_frequent_error"] in sc["errors_by_type"]
+
+
+def test_log_store_tail_and_bad_service(worker):
+    _, _, body = worker.call("log_store", {
+        "function": "tail_logs", "service_name": "auth-service", "lines": 5})
+    assert body["result"]["structuredContent"]["lines"] == \
+        _file_lines("auth-service")[-5:]
+    _, h, body = worker.call("log_store", {
+        "function": "tail_logs", "service_name": "../../etc/passwd"})
+    assert body["result"]["isError"] is True
+    _, h, body = worker.call("log_store", {
+        "function": "search_logs", "service_name": "no-such-service"})
+    assert body["result"]["isError"] is True
+    assert "unknown service" in body["result"]["content"][0]["text"]
+
+
+def test_get_available_tools(worker):
+    _, h, body = worker.call("get_available_tools", {})
+    sc = body["result"]["structuredContent"]
+    funcs = sc["modules"]["log_store"]["functions"]
+    assert {"search_logs", "get_error_summary", "tail_logs"} <= set(funcs)
+    assert not any(name.startswith("_") for name in funcs)
+    assert funcs["search_logs"]["signature"].startswith("search_logs(service_name")
+    assert "api-gateway" in sc["services"]
+
+
+def test_log_store_preloaded_in_execute_code(worker):
+    outcome, text, _, _ = worker.run(
+        "r = log_store.get_error_summary('payment-service')\n"
+        "print(r['total_errors'])")
+    assert outcome == "ok"
+    assert int(text) == [_level(ln) for ln in _file_lines("payment-service")].count("ERROR")
+
+
+def test_workspace_persists_for_same_user(worker):
+    assert worker.run("open('notes.txt', 'w').write('hello')")[0] == "ok"
+    outcome, text, _, _ = worker.run("print(open('notes.txt').read())")
+    assert (outcome, text.strip()) == ("ok", "hello")
+    assert (worker.workspace("alice") / "notes.txt").read_text() == "hello"
+
+
+# ----------------------------------------------------------------- red team
+
+def _denied(worker, code, errors=("PermissionError",), user="alice"):
+    outcome, text, is_error, _ = worker.run(code, user=user)
+    assert outcome == "error" and is_error, text
+    assert any(e in text for e in errors), text
+    return text
+
+
+def test_tcp_socket_refused(worker):
+    _denied(worker, f"import socket\ns = socket.create_connection(('127.0.0.1', {worker.port}))")
+
+
+def test_udp_socket_refused(worker):
+    _denied(worker, "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+            ".sendto(b'x', ('127.0.0.1', 53))")
+
+
+def test_unix_socket_refused(worker):
+    _denied(worker, "import socket\nsocket.socket(socket.AF_UNIX)")
+
+
+def test_no_subprocess(worker):
+    outcome, text, _, _ = worker.run(
+        "import os\nprint(os.system('touch pwned_by_system'))")
+    assert outcome == "ok" and text.strip() != "0"
+    assert not (worker.workspace("alice") / "pwned_by_system").exists()
+    _denied(worker, "import subprocess\nsubprocess.run(['/bin/true'])")
+    _denied(worker, "import os\nos.fork()")
+    _denied(worker, "import os\nos.execv('/bin/true', ['true'])")
+
+
+def test_host_files_unreadable(worker):
+    _denied(worker, "open('/etc/shadow').read()")
+    _denied(worker, "open('/etc/passwd').read()")
+    _denied(worker, "import os\nos.listdir('/root')")
+    _denied(worker, f"open({str(secret_path(worker))!r}).read()")
+
+
+def secret_path(worker):
+    return worker.ws_root.parent / "secret"
+
+
+def test_write_outside_workspace_refused(worker):
+    _denied(worker, "open('/tmp/sw-pwned', 'w').write('x')")
+    assert not os.path.exists("/tmp/sw-pwned")
+    _denied(worker, f"open({str(DATA / 'api-gateway.log')!r}, 'a').write('x')")
+    _denied(worker, f"open({str(TOOLSET / 'log_store.py')!r}, 'a').write('x')")
+
+
+def test_other_users_workspace(worker):
+    assert worker.run("open('secret.txt', 'w').write('bob-only')",
+                      user="bob")[0] == "ok"
+    bob = worker.workspace("bob")
+    assert (bob / "secret.txt").read_text() == "bob-only"
+    worker.run("pass")  # make sure alice's workspace exists
+    _denied(worker, f"print(open({str(bob / 'secret.txt')!r}).read())")
+    _denied(worker, f"print(open('../{bob.name}/secret.txt').read())")
+    _denied(worker, f"import os\nprint(os.listdir('../{bob.name}'))")
+    # creating a symlink is refused outright ...
+    _denied(worker, f"import os\nos.symlink({str(bob)!r}, 'to_bob')")
+    # ... and one planted from outside does not help either
+    link = worker.workspace("alice") / "planted"
+    if link.is_symlink():
+        link.unlink()
+    os.symlink(bob, link)
+    _denied(worker, "print(open('planted/secret.txt').read())")
+    # nor does a hard link attempt
+    _denied(worker, f"import os\nos.link({str(bob / 'secret.txt')!r}, 'hl')")
+
+
+def test_cpu_spin_killed(worker):
+    t0 = time.monotonic()
+    outcome, text, is_error, h = worker.run("while True: pass", timeout=1)
+    assert outcome in ("timeout", "cpu_limit") and is_error
+    assert text.startswith("killed: ")
+    assert time.monotonic() - t0 < 5
+    assert 900 <= int(h["X-MCP-Exec-Wall-Ms"]) < 4000
+
+
+def test_exception_swallowing_loop_still_killed(worker):
+    code = """
+import time
+while True:
+    try:
+        time.sleep(0.05)
+    except BaseException:
+        pass
+"""
+    t0 = time.monotonic()
+    outcome, text, is_error, _ = worker.run(code, timeout=1)
+    assert outcome == "timeout" and is_error
+    assert "wall-clock limit of 1 s exceeded" in text
+    assert time.monotonic() - t0 < 5
+
+
+def test_memory_bomb(worker):
+    outcome, text, is_error, _ = worker.run("x = bytearray(4 * 1024**3)")
+    assert outcome == "memory_limit" and is_error
+    assert "memory limit" in text
+    outcome, _, _, _ = worker.run("x = []\nwhile True: x.append(' ' * 10**6)")
+    assert outcome == "memory_limit"
+
+
+def test_huge_output_truncated(worker):
+    outcome, text, is_error, _ = worker.run("print('x' * 5_000_000)")
+    assert outcome == "output_truncated"
+    body, _, note = text.partition("\n")
+    assert body == "x" * OUTPUT_CAP
+    assert "truncated" in note and not is_error
+    # bypassing print with raw writes hits the hard cap and is killed
+    outcome, text, is_error, _ = worker.run(
+        "import os\nwhile True: os.write(1, b'y' * 65536)")
+    assert outcome == "output_truncated" and is_error
+    body, _, note = text.partition("\n")
+    assert body == "y" * OUTPUT_CAP
+    assert note.startswith("killed: output limit")
+
+
+def test_cannot_kill_parent_and_worker_survives(worker):
+    _denied(worker, "import os\nos.kill(os.getppid(), 9)")
+    _denied(worker, "import os, signal\nos.killpg(0, signal.SIGKILL)")
+    assert worker.run("print('still here')")[1].strip() == "still here"
+
+
+def test_parent_memory_unreachable(worker):
+    _denied(worker, "import os\nopen(f'/proc/{os.getppid()}/mem', 'rb')")
+    _denied(worker, "import os\nopen(f'/proc/{os.getppid()}/environ', 'rb')")
+
+
+def test_ctypes_raw_syscall_refused(worker):
+    code = """
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.syscall(41, 2, 1, 0)   # SYS_socket(AF_INET, SOCK_STREAM, 0)
+print(r, errno.errorcode.get(ctypes.get_errno()))
+r = libc.syscall(57)            # SYS_fork
+print(r, errno.errorcode.get(ctypes.get_errno()))
+"""
+    outcome, text, _, _ = worker.run(code)
+    assert outcome == "ok"
+    assert text.splitlines() == ["-1 EPERM", "-1 EPERM"]
+
+
+def test_subclasses_walk_cannot_run_commands(worker):
+    code = """
+wrap = [c for c in ().__class__.__base__.__subclasses__()
+        if c.__name__ == '_wrap_close'][0]
+system = wrap.__init__.__globals__['system']
+print(system('touch pwned_by_walk'))
+"""
+    outcome, text, _, _ = worker.run(code)
+    assert outcome == "ok" and text.strip() != "0"
+    assert not (worker.workspace("alice") / "pwned_by_walk").exists()
+
+
+def test_monkeypatch_not_visible_to_next_call(worker):
+    outcome, text, _, _ = worker.run(
+        "log_store.search_logs = lambda *a, **k: 'PATCHED'\n"
+        "import log_store as m; m.DATA_DIR = '/'\n"
+        "print(log_store.search_logs('x'))")
+    assert text.strip() == "PATCHED"
+    _, h, body = worker.call("log_store", {
+        "function": "search_logs", "service_name": "api-gateway", "limit": 1})
+    assert body["result"]["structuredContent"]["lines"] == \
+        _file_lines("api-gateway")[:1]
+    outcome, text, _, _ = worker.run("print(log_store.search_logs('api-gateway', limit=1)['count'])")
+    assert text.strip() == "1"
+
+
+# ------------------------------------------------------------ process model
+
+def test_concurrent_calls(worker):
+    slow = {}
+
+    def run_slow():
+        slow["r"] = worker.run("import time\ntime.sleep(2)\nprint('slow')")
+
+    t = threading.Thread(target=run_slow)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.3)
+    outcome, text, _, _ = worker.run("print('fast')")
+    fast_done = time.monotonic() - t0
+    t.join()
+    assert (outcome, text.strip()) == ("ok", "fast")
+    assert fast_done < 1.5
+    assert slow["r"][0] == "ok" and slow["r"][1].strip() == "slow"
+
+
+def _zygote_pid(worker):
+    """The worker's child (the zygote), or None while it is being restarted."""
+    pids = []
+    for tid in os.listdir(f"/proc/{worker.proc.pid}/task"):
+        try:
+            pids += pathlib.Path(f"/proc/{worker.proc.pid}/task/{tid}/children").read_text().split()
+        except FileNotFoundError:
+            pass    # a thread that just ended
+    return int(pids[0]) if pids else None
+
+
+def test_zygote_restart(worker):
+    zpid = _zygote_pid(worker)
+    assert zpid, "zygote not found"
+    os.kill(zpid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, _, _ = worker.request("GET", "/readyz")
+        if status == 200 and _zygote_pid(worker) not in (None, zpid):
+            break
+        time.sleep(0.1)
+    assert _zygote_pid(worker) not in (None, zpid)
+    assert worker.run("print(6 * 7)")[1].strip() == "42"
+    _, _, metrics = worker.request("GET", "/metrics")
+    assert b"mcp_worker_zygote_restarts_total 1" in metrics
