@@ -28,7 +28,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE_SO = os.path.join(ROOT, "build", "nginx", "ngx_http_mcp_module.so")
 WORKER_BIN = os.path.join(ROOT, "sandbox-worker", "build", "mcp-sandbox-worker")
 TOOLSET_DIR = os.path.join(ROOT, "sandbox-worker", "toolsets", "log-analysis")
-DEMO_LOGS = os.path.join(TOOLSET_DIR, "demo-logs")
 NGINX_TEMPLATE = os.path.join(ROOT, "demo", "nginx.conf.in")
 AUDIT_FORMAT = os.path.join(ROOT, "ngx_mcp_module", "conf", "mcp_audit_log_format.conf")
 NGINX_BIN = shutil.which("nginx", path="/usr/sbin:/usr/bin") or "/usr/sbin/nginx"
@@ -38,6 +37,30 @@ START_TIMEOUT = 30.0
 
 class StackError(Exception):
     pass
+
+
+def stage_sandbox(dest):
+    """Copies the worker binary and the tool set under dest (mode 0755).
+
+    The worker drops to an unprivileged user when started as root, and that
+    user must be able to reach its binary (the zygote re-executes it) and
+    its tool set: a checkout under a private directory (/root, a mktemp
+    folder) would hide them.  A container image bakes them in the same way.
+    Returns (binary, toolset, data_dir).
+    """
+    stage = os.path.join(dest, "sandbox")
+    shutil.rmtree(stage, ignore_errors=True)
+    os.makedirs(stage)
+    os.chmod(stage, 0o755)
+    binary = shutil.copy2(WORKER_BIN, os.path.join(stage, "mcp-sandbox-worker"))
+    toolset = shutil.copytree(TOOLSET_DIR, os.path.join(stage, "log-analysis"),
+                              ignore=shutil.ignore_patterns("__pycache__"))
+    for d, dirs, files in os.walk(stage):
+        os.chmod(d, 0o755)
+        for f in files:
+            path = os.path.join(d, f)
+            os.chmod(path, 0o755 if path == binary else 0o644)
+    return binary, toolset, os.path.join(toolset, "demo-logs")
 
 
 def free_port():
@@ -188,12 +211,13 @@ class Stack:
 
     def start_worker(self):
         self._chown_unprivileged(self.path("workspaces"))
-        args = [WORKER_BIN,
-                "--toolset", TOOLSET_DIR,
+        binary, toolset, data = stage_sandbox(self.state)
+        args = [binary,
+                "--toolset", toolset,
                 "--listen", f"127.0.0.1:{self.ports['worker']}",
                 "--identity-secret-file", self.path("identity.secret"),
                 "--workspace-root", self.path("workspaces"),
-                "--data-dir", DEMO_LOGS]
+                "--data-dir", data]
         if self.as_root:
             args += ["--user", self.unprivileged]
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -24,10 +24,12 @@ import time
 
 import pytest
 
+from stack import stage_sandbox
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = ROOT / "sandbox-worker" / "build" / "mcp-sandbox-worker"
 TOOLSET = ROOT / "sandbox-worker" / "toolsets" / "log-analysis"
-DATA = TOOLSET / "demo-logs"
+DATA = TOOLSET / "demo-logs"      # the expected content; the worker reads a copy
 SECRET = b"integration-test-secret-0123456789abcdef"
 OUTPUT_CAP = 65536
 
@@ -115,10 +117,11 @@ def worker():
     os.chmod(secret, 0o600)
     ws_root = tmp / "workspaces"
     port = _free_port()
-    cmd = [str(BINARY), "--toolset", str(TOOLSET),
+    binary, toolset, data = stage_sandbox(str(tmp))
+    cmd = [binary, "--toolset", toolset,
            "--listen", f"127.0.0.1:{port}",
            "--identity-secret-file", str(secret),
-           "--workspace-root", str(ws_root), "--data-dir", str(DATA),
+           "--workspace-root", str(ws_root), "--data-dir", data,
            "--output-bytes", str(OUTPUT_CAP), "--max-concurrency", "4",
            "--queue", "8"]
     if os.geteuid() == 0:
@@ -129,6 +132,7 @@ def worker():
     assert line == f"mcp-sandbox-worker ready on 127.0.0.1:{port}\n", \
         (line, (tmp / "worker.log").read_text())
     w = Worker(proc, port, ws_root)
+    w.toolset, w.data = pathlib.Path(toolset), pathlib.Path(data)
     yield w
     proc.send_signal(signal.SIGTERM)
     try:
@@ -435,8 +439,8 @@ def secret_path(worker):
 def test_write_outside_workspace_refused(worker):
     _denied(worker, "open('/tmp/sw-pwned', 'w').write('x')")
     assert not os.path.exists("/tmp/sw-pwned")
-    _denied(worker, f"open({str(DATA / 'api-gateway.log')!r}, 'a').write('x')")
-    _denied(worker, f"open({str(TOOLSET / 'log_store.py')!r}, 'a').write('x')")
+    _denied(worker, f"open({str(worker.data / 'api-gateway.log')!r}, 'a').write('x')")
+    _denied(worker, f"open({str(worker.toolset / 'log_store.py')!r}, 'a').write('x')")
 
 
 def test_other_users_workspace(worker):
