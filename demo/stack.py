@@ -108,7 +108,7 @@ def wait_for_line(proc, prefix, what, timeout=START_TIMEOUT):
 class Stack:
     """Starts and stops every process of the demo stack."""
 
-    def __init__(self, ports=None, state_dir=None, keep_state=False):
+    def __init__(self, ports=None, state_dir=None, keep_state=False, apikey_ttl=30):
         ports = ports or {}
         self.ports = {
             "gateway": ports.get("gateway") or free_port(),
@@ -119,6 +119,7 @@ class Stack:
         self.state = state_dir or tempfile.mkdtemp(prefix="ngx-mcp-")
         os.chmod(self.state, 0o755)   # nginx workers and the sandbox run as nobody
         self.remove_state = state_dir is None and not keep_state
+        self.apikey_ttl = apikey_ttl     # seconds a verified key is cached
         self.procs = {}
         self.secrets = {}
         self.keys = {}
@@ -253,6 +254,7 @@ class Stack:
             "redis_port": self.ports["redis"],
             "worker_port": self.ports["worker"],
             "audit_format": AUDIT_FORMAT,
+            "apikey_ttl": f"{self.apikey_ttl}s",
         }
         for key, value in values.items():
             template = template.replace("@" + key + "@", str(value))

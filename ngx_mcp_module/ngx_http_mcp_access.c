@@ -18,6 +18,8 @@
 
 #include "ngx_http_mcp_module.h"
 
+#include <openssl/sha.h>
+
 
 static ngx_http_mcp_ctx_t *ngx_http_mcp_create_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mcp_start(ngx_http_request_t *r,
@@ -33,7 +35,14 @@ static void ngx_http_mcp_note_message(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 static ngx_int_t ngx_http_mcp_authenticate(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static ngx_int_t ngx_http_mcp_cached_identity(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf,
+    ngx_http_mcp_cached_t *cached);
 static ngx_int_t ngx_http_mcp_authorize(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static void ngx_http_mcp_remember_apikey(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, const char *reason);
+static ngx_int_t ngx_http_mcp_admit(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
 static const char *ngx_http_mcp_check_apikey(ngx_http_mcp_ctx_t *ctx);
 static ngx_int_t ngx_http_mcp_decide_message(ngx_http_request_t *r,
@@ -275,7 +284,9 @@ static ngx_int_t
 ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
 {
-    ngx_int_t  rc;
+    ngx_int_t                  rc;
+    ngx_http_mcp_cached_t      cached;
+    ngx_http_mcp_main_conf_t  *mmcf;
 
     rc = ngx_http_mcp_parse_body(r, ctx);
     if (rc != NGX_OK) {
@@ -289,6 +300,22 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
                                                  "missing_credentials") == 0
                                       ? "authentication required"
                                       : "invalid credentials");
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
+
+    SHA256(ctx->apikey.data, ctx->apikey.len, ctx->digest);
+
+    if (mmcf->cache.shm_zone) {
+        rc = ngx_http_mcp_cache_get(&mmcf->cache, ctx->digest, r->pool,
+                                    &cached);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            return ngx_http_mcp_cached_identity(r, ctx, mlcf, &cached);
+        }
     }
 
     ctx->state = NGX_HTTP_MCP_STATE_LOOKUP;
@@ -449,6 +476,27 @@ ngx_http_mcp_note_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 }
 
 
+/* a verdict from the shared cache: the same as a fresh one */
+
+static ngx_int_t
+ngx_http_mcp_cached_identity(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf, ngx_http_mcp_cached_t *cached)
+{
+    ctx->cached = 1;
+
+    if (cached->refused) {
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                      (const char *) cached->reason.data,
+                                      "invalid credentials");
+    }
+
+    ctx->user = cached->user;
+    ctx->roles = cached->roles;
+
+    return ngx_http_mcp_admit(r, ctx, mlcf);
+}
+
+
 static ngx_int_t
 ngx_http_mcp_authorize(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
@@ -467,6 +515,9 @@ ngx_http_mcp_authorize(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     reason = ngx_http_mcp_check_apikey(ctx);
+
+    ngx_http_mcp_remember_apikey(r, ctx, reason);
+
     if (reason) {
         return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED, reason,
                                       "invalid credentials");
@@ -474,6 +525,61 @@ ngx_http_mcp_authorize(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
     ctx->user = ctx->record_user;
     ctx->roles = ctx->record_roles;
+
+    return ngx_http_mcp_admit(r, ctx, mlcf);
+}
+
+
+/*
+ * Caches Redis's verdict: a valid key for the cache's ttl (never past the
+ * key's own expiry), a refused one briefly, so a flood of bad keys does
+ * not become a flood of lookups.  Revocation takes effect within the ttl.
+ */
+
+static void
+ngx_http_mcp_remember_apikey(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    const char *reason)
+{
+    time_t                     expires;
+    ngx_http_mcp_cached_t      entry;
+    ngx_http_mcp_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
+
+    if (mmcf->cache.shm_zone == NULL) {
+        return;
+    }
+
+    ngx_memzero(&entry, sizeof(ngx_http_mcp_cached_t));
+
+    if (reason) {
+        entry.refused = 1;
+        entry.reason.data = (u_char *) reason;
+        entry.reason.len = ngx_strlen(reason) + 1;   /* kept with its NUL */
+        expires = ngx_time() + mmcf->cache.negative_ttl;
+
+    } else {
+        entry.user = ctx->record_user;
+        entry.roles = ctx->record_roles;
+        expires = ngx_time() + mmcf->cache.ttl;
+
+        if (ctx->record_expires && ctx->record_expires < expires) {
+            expires = ctx->record_expires;
+        }
+    }
+
+    ngx_http_mcp_cache_put(&mmcf->cache, ctx->digest, &entry, expires,
+                           r->connection->log);
+}
+
+
+/* an authenticated identity: may it use this endpoint, and this message? */
+
+static ngx_int_t
+ngx_http_mcp_admit(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
+{
+    ngx_http_mcp_apikey_touch(r, ctx);
 
     if (ngx_http_mcp_roles_parse(ctx->roles.data, ctx->roles.len,
                                  &ctx->caller_roles)
@@ -510,7 +616,7 @@ ngx_http_mcp_check_apikey(ngx_http_mcp_ctx_t *ctx)
         return "unknown_api_key";
     }
 
-    ngx_http_mcp_sha256_hex(ctx->apikey.data, ctx->apikey.len, digest);
+    ngx_hex_dump(digest, ctx->digest, sizeof(ctx->digest));
 
     if (!ngx_http_mcp_equal_ct(digest, sizeof(digest), ctx->record_hash.data,
                                ctx->record_hash.len))

@@ -26,6 +26,8 @@ static char *ngx_http_mcp_redis_server(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_redis_password_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_mcp_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_mcp_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_allow_roles(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -79,6 +81,13 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mcp_main_conf_t, apikey_prefix),
+      NULL },
+
+    { ngx_string("mcp_auth_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_auth_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("mcp_endpoint"),
@@ -404,6 +413,20 @@ ngx_http_mcp_redis_password_file(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
 
     return ngx_http_mcp_read_secret(cf, &value[1], &mmcf->redis_password);
+}
+
+
+static char *
+ngx_http_mcp_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_main_conf_t *mmcf = conf;
+
+    if (mmcf->cache.shm_zone) {
+        return "is duplicate";
+    }
+
+    return ngx_http_mcp_cache_zone(cf, &mmcf->cache, cf->args->elts,
+                                   cf->args->nelts, &ngx_http_mcp_module);
 }
 
 

@@ -19,6 +19,7 @@
 #include "ngx_http_mcp_jsonrpc.h"
 #include "ngx_http_mcp_rbac.h"
 #include "ngx_http_mcp_crypto.h"
+#include "ngx_http_mcp_cache.h"
 
 
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
     ngx_msec_t                 redis_timeout;
     ngx_str_t                  apikey_prefix;  /* "mcp:apikey:" */
     ngx_flag_t                 redis_configured;
+    ngx_http_mcp_cache_t       cache;          /* shm_zone NULL: none */
 } ngx_http_mcp_main_conf_t;
 
 
@@ -71,6 +73,8 @@ typedef struct {
     /* credentials as presented, and why they fail (NULL: not yet known) */
     ngx_str_t                  apikey;
     const char                *auth_error;
+    u_char                     digest[32];     /* SHA-256 of the credential */
+    unsigned                   cached:1;
 
     /* the parsed message */
     ngx_http_mcp_rpc_t         rpc;
@@ -122,6 +126,8 @@ ngx_int_t ngx_http_mcp_send_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_mcp_redis_init_process(ngx_cycle_t *cycle);
 void ngx_http_mcp_redis_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_mcp_apikey_lookup(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
+void ngx_http_mcp_apikey_touch(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 
 /* ngx_http_mcp_identity.c */

@@ -447,6 +447,39 @@ ngx_http_mcp_apikey_lookup(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 }
 
 
+/*
+ * Records when a key was last used: fire and forget, at most once per
+ * interval per key across all workers (the shared cache keeps the time).
+ * Without an auth cache there is no cross-worker clock, so no record.
+ */
+
+void
+ngx_http_mcp_apikey_touch(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+{
+    redisAsyncContext         *ac;
+    ngx_http_mcp_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
+
+    if (ctx->apikey.len == 0 || mmcf->cache.shm_zone == NULL
+        || !ngx_http_mcp_cache_use_due(&mmcf->cache, ctx->digest))
+    {
+        return;
+    }
+
+    ac = ngx_http_mcp_redis_get(r->connection->log);
+    if (ac == NULL) {
+        return;
+    }
+
+    (void) redisAsyncCommand(ac, NULL, NULL, "HSET %b%b last_used %lld",
+                             mmcf->apikey_prefix.data,
+                             mmcf->apikey_prefix.len,
+                             ctx->key_id.data, ctx->key_id.len,
+                             (long long) ngx_time());
+}
+
+
 static void
 ngx_http_mcp_apikey_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {

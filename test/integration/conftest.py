@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -15,9 +16,12 @@ sys.path.insert(0, os.path.join(ROOT, "demo"))
 from stack import Stack  # noqa: E402
 
 
+APIKEY_TTL = 2     # short, so that revocation tests wait little
+
+
 @pytest.fixture(scope="session")
 def stack():
-    with Stack() as s:
+    with Stack(apikey_ttl=APIKEY_TTL) as s:
         yield s
 
 
@@ -65,6 +69,16 @@ def post(url, body, key=None, headers=None, method="POST"):
         return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
     finally:
         conn.close()
+
+
+def eventually(check, timeout):
+    """Polls check() until it is true or timeout seconds pass; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
 
 
 def redis_cli(stack, *args):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, post, redis_cli
+from conftest import APIKEY_TTL, ROOT, eventually, post, redis_cli
 
 
 def call(stack, key, method, params=None, rpc_id=1, headers=None):
@@ -65,12 +65,18 @@ def test_wrong_secret_is_401(stack, keys):
     assert_rpc_error(call(stack, wrong, "tools/list", rpc_id=3), 401, -32001, 3)
 
 
-def test_revoked_key_is_401(stack):
+def test_revocation_takes_effect_within_the_cache_ttl(stack):
     key = stack.create_key("soon-revoked", "mcp-log-analyst")
     assert call(stack, key["key"], "ping").status == 200
     env = dict(os.environ, REDIS_URL=stack.redis_url)
     subprocess.run([os.path.join(ROOT, "tools", "revoke-api-key.sh"), key["id"], "--yes"],
                    check=True, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    revoked_at = time.monotonic()
+    # the shared cache still vouches for the key right after revocation ...
+    assert call(stack, key["key"], "ping").status == 200
+    # ... and stops within its ttl
+    assert eventually(lambda: call(stack, key["key"], "ping").status == 401, APIKEY_TTL + 2)
+    assert time.monotonic() - revoked_at <= APIKEY_TTL + 1
     assert_rpc_error(call(stack, key["key"], "ping", rpc_id=4), 401, -32001, 4)
 
 
@@ -78,7 +84,23 @@ def test_expired_key_is_401(stack):
     key = stack.create_key("soon-expired", "mcp-log-analyst", "--expires", "1h")
     assert call(stack, key["key"], "ping").status == 200
     redis_cli(stack, "HSET", "mcp:apikey:" + key["id"], "expires", str(int(time.time()) - 1))
+    assert eventually(lambda: call(stack, key["key"], "ping").status == 401, APIKEY_TTL + 2)
     assert_rpc_error(call(stack, key["key"], "ping", rpc_id=5), 401, -32001, 5)
+
+
+def test_last_used_is_recorded(stack):
+    key = stack.create_key("user-of-keys", "mcp-log-analyst")
+    record = "mcp:apikey:" + key["id"]
+    assert redis_cli(stack, "HGET", record, "last_used") == ""
+    before = int(time.time())
+    assert call(stack, key["key"], "ping").status == 200
+    assert eventually(lambda: redis_cli(stack, "HGET", record, "last_used"), 3)
+    assert int(redis_cli(stack, "HGET", record, "last_used")) >= before
+    # at most once per interval: a second use does not write again
+    redis_cli(stack, "HSET", record, "last_used", "1")
+    assert call(stack, key["key"], "ping").status == 200
+    time.sleep(0.3)
+    assert redis_cli(stack, "HGET", record, "last_used") == "1"
 
 
 def test_lower_case_bearer_and_x_api_key_accepted(stack, keys):
@@ -201,16 +223,23 @@ def test_client_identity_headers_are_not_trusted(stack, keys):
 # failure semantics ---------------------------------------------------------
 
 def test_redis_down_fails_closed_then_recovers(stack, keys):
-    assert call(stack, keys["analyst"], "ping").status == 200
+    uncached = stack.create_key("never-seen", "mcp-log-analyst")["key"]
     # keep the data across the restart, as a real deployment would
     redis_cli(stack, "SAVE")
+    assert call(stack, keys["analyst"], "ping").status == 200   # now cached
     redis = stack.procs.pop("redis")
     redis.send_signal(signal.SIGTERM)
     redis.wait(timeout=10)
     try:
-        resp = call(stack, keys["analyst"], "ping", rpc_id=21)
+        # a key verified within the cache ttl keeps working ...
+        assert call(stack, keys["analyst"], "ping").status == 200
+        # ... a key the gateway never saw is refused, never let in
+        resp = call(stack, uncached, "ping", rpc_id=21)
         assert_rpc_error(resp, 503, -32004, 21)
         assert resp.header("retry-after") == "1"
+        # and once the cache entry ages out, the known key fails closed too
+        assert eventually(lambda: call(stack, keys["analyst"], "ping").status == 503,
+                          APIKEY_TTL + 2)
     finally:
         stack.start_redis()
     deadline = time.monotonic() + 15
