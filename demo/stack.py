@@ -253,6 +253,7 @@ class Stack:
             "gateway_port": self.ports["gateway"],
             "redis_port": self.ports["redis"],
             "worker_port": self.ports["worker"],
+            "idp_port": self.ports["idp"],
             "audit_format": AUDIT_FORMAT,
             "apikey_ttl": f"{self.apikey_ttl}s",
         }
@@ -401,9 +402,6 @@ def cmd_exec(command):
         viewer = stack.create_key("demo-viewer", "mcp-viewer")
         env = dict(os.environ, **stack.env(), MCP_ANALYST_KEY=analyst["key"],
                    MCP_VIEWER_KEY=viewer["key"])
-        # the gateway does not verify JWTs yet: the SDK test skips that case
-        for var in ("IDP_TOKEN_URL", "IDP_CLIENT_SECRET", "DEMO_ANALYST_PASSWORD"):
-            env.pop(var, None)
         return subprocess.call(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
 
 

@@ -25,6 +25,10 @@ static ngx_http_mcp_ctx_t *ngx_http_mcp_create_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mcp_start(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
 static void ngx_http_mcp_credentials(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static ngx_int_t ngx_http_mcp_jwt_step(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static void ngx_http_mcp_remember_jwt(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 static void ngx_http_mcp_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mcp_parse_body(ngx_http_request_t *r,
@@ -93,7 +97,11 @@ ngx_http_mcp_access_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_MCP_STATE_READING_BODY:
     case NGX_HTTP_MCP_STATE_LOOKUP:
+    case NGX_HTTP_MCP_STATE_JWKS:
         return NGX_AGAIN;
+
+    case NGX_HTTP_MCP_STATE_JWKS_DONE:
+        return ngx_http_mcp_jwt_step(r, ctx, mlcf);
 
     case NGX_HTTP_MCP_STATE_BODY_READ:
         return ngx_http_mcp_authenticate(r, ctx, mlcf);
@@ -155,7 +163,7 @@ ngx_http_mcp_start(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     /* what was presented is judged once the body (and its id) is read */
-    ngx_http_mcp_credentials(r, ctx);
+    ngx_http_mcp_credentials(r, ctx, mlcf);
 
     if (r->headers_in.content_length_n > (off_t) mlcf->max_body_size) {
         ngx_http_mcp_set_decision(ctx, "deny", "body_too_large");
@@ -189,16 +197,22 @@ ngx_http_mcp_start(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
 
 static void
-ngx_http_mcp_credentials(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+ngx_http_mcp_credentials(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
 {
+    ngx_uint_t                 bearer;
+    ngx_http_mcp_main_conf_t  *mmcf;
+
     ngx_str_t         token;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
     ngx_uint_t        i;
 
     ngx_str_null(&token);
+    bearer = 0;
 
     if (r->headers_in.authorization) {
+        bearer = 1;
         token = r->headers_in.authorization->value;
 
         /* RFC 6750: the scheme is case-insensitive */
@@ -250,10 +264,26 @@ ngx_http_mcp_credentials(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
         return;
     }
 
+    /* API keys announce themselves; any other bearer token is a JWT */
+    if (bearer && (token.len < 4 || ngx_strncmp(token.data, "mcp_", 4) != 0)
+        && mlcf->jwt_issuer.len)
+    {
+        ngx_str_set(&ctx->auth_method, "jwt");
+        ctx->jwt = token;
+        return;
+    }
+
     ngx_str_set(&ctx->auth_method, "apikey");
 
     if (!ngx_http_mcp_apikey_well_formed(token.data, token.len)) {
         ctx->auth_error = "malformed_credentials";
+        return;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
+
+    if (!mmcf->redis_configured) {
+        ctx->auth_error = "api_keys_not_accepted";
         return;
     }
 
@@ -304,7 +334,12 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
 
-    SHA256(ctx->apikey.data, ctx->apikey.len, ctx->digest);
+    if (ctx->jwt.len) {
+        SHA256(ctx->jwt.data, ctx->jwt.len, ctx->digest);
+
+    } else {
+        SHA256(ctx->apikey.data, ctx->apikey.len, ctx->digest);
+    }
 
     if (mmcf->cache.shm_zone) {
         rc = ngx_http_mcp_cache_get(&mmcf->cache, ctx->digest, r->pool,
@@ -316,6 +351,10 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         if (rc == NGX_OK) {
             return ngx_http_mcp_cached_identity(r, ctx, mlcf, &cached);
         }
+    }
+
+    if (ctx->jwt.len) {
+        return ngx_http_mcp_jwt_step(r, ctx, mlcf);
     }
 
     ctx->state = NGX_HTTP_MCP_STATE_LOOKUP;
@@ -492,8 +531,100 @@ ngx_http_mcp_cached_identity(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
     ctx->user = cached->user;
     ctx->roles = cached->roles;
+    ctx->subject = cached->subject;
 
     return ngx_http_mcp_admit(r, ctx, mlcf);
+}
+
+
+/*
+ * A bearer JWT, verified here once and then cached until it expires (the
+ * signature is not checked again for every request).
+ */
+
+static ngx_int_t
+ngx_http_mcp_jwt_step(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_mcp_jwt_check(r, ctx, mlcf);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_mcp_set_decision(ctx, "error", "jwks_unavailable");
+
+        /* no keys to check the token with: fail closed */
+        return ngx_http_mcp_send_error(r, ctx,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       NGX_HTTP_MCP_RPC_UNAVAILABLE,
+                                       "token keys unavailable; "
+                                       "retry later");
+    }
+
+    ngx_http_mcp_remember_jwt(r, ctx);
+
+    if (ctx->auth_error) {
+        return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                      ctx->auth_error, "invalid token");
+    }
+
+    return ngx_http_mcp_admit(r, ctx, mlcf);
+}
+
+
+/*
+ * Caches a verified token until its exp, and a refused one briefly; not a
+ * refusal that time or a key refresh can undo (not yet valid, unknown
+ * key), nor one caused by memory.
+ */
+
+static void
+ngx_http_mcp_remember_jwt(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+{
+    time_t                     expires;
+    const char                *reason;
+    ngx_http_mcp_cached_t      entry;
+    ngx_http_mcp_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
+
+    if (mmcf->cache.shm_zone == NULL) {
+        return;
+    }
+
+    ngx_memzero(&entry, sizeof(ngx_http_mcp_cached_t));
+    reason = ctx->auth_error;
+
+    if (reason) {
+        if (ngx_strcmp(reason, "unknown_kid") == 0
+            || ngx_strcmp(reason, "not_yet_valid") == 0
+            || ngx_strcmp(reason, "no_memory") == 0)
+        {
+            return;
+        }
+
+        entry.refused = 1;
+        entry.reason.data = (u_char *) reason;
+        entry.reason.len = ngx_strlen(reason) + 1;   /* kept with its NUL */
+        expires = ngx_time() + mmcf->cache.negative_ttl;
+
+    } else {
+        entry.user = ctx->user;
+        entry.roles = ctx->roles;
+        entry.subject = ctx->subject;
+        expires = ctx->jwt_exp;
+    }
+
+    ngx_http_mcp_cache_put(&mmcf->cache, ctx->digest, &entry, expires,
+                           r->connection->log);
 }
 
 
@@ -745,9 +876,10 @@ ngx_http_mcp_deny_auth(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* RFC 6750 section 3: which error, for which realm */
+    /* RFC 6750 section 3: which error, for which realm; RFC 9728 5.1 */
     len = sizeof("Bearer realm=\"\", error=\"insufficient_scope\"")
-          + mlcf->tenant.len;
+          + mlcf->tenant.len
+          + sizeof(", resource_metadata=\"\"") + mlcf->resource_metadata.len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -766,6 +898,11 @@ ngx_http_mcp_deny_auth(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
     } else {
         p = ngx_sprintf(p, "Bearer realm=\"%V\"", &mlcf->tenant);
+    }
+
+    if (mlcf->resource_metadata.len) {
+        p = ngx_sprintf(p, ", resource_metadata=\"%V\"",
+                        &mlcf->resource_metadata);
     }
 
     value.len = p - value.data;

@@ -35,6 +35,9 @@ static ngx_http_variable_t  ngx_http_mcp_vars[] = {
     { ngx_string("mcp_roles"), NULL, ngx_http_mcp_ctx_variable,
       ngx_http_mcp_ctx_field(roles), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("mcp_subject"), NULL, ngx_http_mcp_ctx_variable,
+      ngx_http_mcp_ctx_field(subject), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("mcp_auth_method"), NULL, ngx_http_mcp_ctx_variable,
       ngx_http_mcp_ctx_field(auth_method), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 

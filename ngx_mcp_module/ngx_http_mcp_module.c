@@ -36,6 +36,16 @@ static char *ngx_http_mcp_tool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_identity_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_mcp_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mcp_jwt_hmac_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_mcp_resource_scopes(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_mcp_merge_jwt(ngx_conf_t *cf,
+    ngx_http_mcp_loc_conf_t *conf);
 
 static char *ngx_http_mcp_read_secret(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *secret);
@@ -114,6 +124,97 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
     { ngx_string("mcp_identity_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_mcp_identity_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("mcp_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_jwt_audience,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_jwks_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwks_file),
+      NULL },
+
+    { ngx_string("mcp_jwks_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwks_uri),
+      NULL },
+
+    { ngx_string("mcp_jwks_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwks_refresh),
+      NULL },
+
+    { ngx_string("mcp_jwks_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwks_retry),
+      NULL },
+
+    { ngx_string("mcp_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("mcp_jwt_user_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwt_user_claim),
+      NULL },
+
+    { ngx_string("mcp_jwt_roles_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, jwt_roles_claim),
+      NULL },
+
+    { ngx_string("mcp_jwt_hmac_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mcp_jwt_hmac_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_resource"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, resource),
+      NULL },
+
+    { ngx_string("mcp_resource_scopes"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_resource_scopes,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_protected_resource_metadata"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mcp_protected_resource_metadata,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -215,6 +316,13 @@ ngx_http_mcp_create_main_conf(ngx_conf_t *cf)
     mmcf->redis_db = NGX_CONF_UNSET;
     mmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
 
+    if (ngx_array_init(&mmcf->endpoints, cf->pool, 4,
+                       sizeof(ngx_http_mcp_loc_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return mmcf;
 }
 
@@ -260,6 +368,11 @@ ngx_http_mcp_create_loc_conf(ngx_conf_t *cf)
     mlcf->tool_rules = NGX_CONF_UNSET_PTR;
     mlcf->max_body_size = NGX_CONF_UNSET_SIZE;
     mlcf->max_list_size = NGX_CONF_UNSET_SIZE;
+    mlcf->jwt_audiences = NGX_CONF_UNSET_PTR;
+    mlcf->jwks_refresh = NGX_CONF_UNSET;
+    mlcf->jwks_retry = NGX_CONF_UNSET;
+    mlcf->jwt_leeway = NGX_CONF_UNSET;
+    mlcf->resource_scopes = NGX_CONF_UNSET_PTR;
 
     return mlcf;
 }
@@ -283,6 +396,22 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_list_size, prev->max_list_size,
                               8 * 1024 * 1024);
 
+    ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
+    ngx_conf_merge_ptr_value(conf->jwt_audiences, prev->jwt_audiences, NULL);
+    ngx_conf_merge_str_value(conf->jwks_file, prev->jwks_file, "");
+    ngx_conf_merge_str_value(conf->jwks_uri, prev->jwks_uri, "");
+    ngx_conf_merge_sec_value(conf->jwks_refresh, prev->jwks_refresh, 600);
+    ngx_conf_merge_sec_value(conf->jwks_retry, prev->jwks_retry, 30);
+    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 30);
+    ngx_conf_merge_str_value(conf->jwt_user_claim, prev->jwt_user_claim,
+                             "preferred_username");
+    ngx_conf_merge_str_value(conf->jwt_roles_claim, prev->jwt_roles_claim,
+                             "realm_access.roles");
+    ngx_conf_merge_str_value(conf->jwt_hmac_secret, prev->jwt_hmac_secret,
+                             "");
+    ngx_conf_merge_ptr_value(conf->resource_scopes, prev->resource_scopes,
+                             NULL);
+
     if (conf->tenant.len == 0) {
         return NGX_CONF_OK;
     }
@@ -298,10 +427,20 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mcp_module);
 
-    if (!mmcf->redis_configured) {
+    if (!mmcf->redis_configured && conf->jwt_issuer.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"mcp_endpoint %V\" needs \"mcp_redis_server\" "
-                           "in the http block", &conf->tenant);
+                           "\"mcp_endpoint %V\" accepts no credentials: "
+                           "set \"mcp_redis_server\" (API keys) or "
+                           "\"mcp_jwt_issuer\" (bearer JWTs)",
+                           &conf->tenant);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mcp_merge_jwt(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mcp_metadata_register(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -319,6 +458,98 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "\"mcp_endpoint %V\" has no \"mcp_allow_roles\": "
                            "every caller will be refused", &conf->tenant);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* JWT settings of an endpoint: complete, or "nginx -t" says what is missing */
+
+static char *
+ngx_http_mcp_merge_jwt(ngx_conf_t *cf, ngx_http_mcp_loc_conf_t *conf)
+{
+    const char                **aud;
+    ngx_http_mcp_main_conf_t   *mmcf;
+
+    if (conf->jwt_issuer.len == 0) {
+        if (conf->jwks_file.len || conf->jwks_uri.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"mcp_endpoint %V\": JWKS configured but no "
+                               "\"mcp_jwt_issuer\"", &conf->tenant);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    /* RFC 8707: without an audience any token of the realm would do */
+    if (conf->jwt_audiences == NULL && conf->resource.len) {
+        conf->jwt_audiences = ngx_array_create(cf->pool, 1,
+                                               sizeof(const char *));
+        if (conf->jwt_audiences == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        aud = ngx_array_push(conf->jwt_audiences);
+        if (aud == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *aud = (const char *) conf->resource.data;
+    }
+
+    if (conf->jwt_audiences == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_endpoint %V\" takes JWTs but has no "
+                           "\"mcp_jwt_audience\" or \"mcp_resource\"",
+                           &conf->tenant);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->jwks_file.len && conf->jwks_uri.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_endpoint %V\": use \"mcp_jwks_file\" or "
+                           "\"mcp_jwks_uri\", not both", &conf->tenant);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->jwks_file.len == 0 && conf->jwks_uri.len == 0
+        && conf->jwt_hmac_secret.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_endpoint %V\" takes JWTs but has no keys: "
+                           "set \"mcp_jwks_file\" or \"mcp_jwks_uri\"",
+                           &conf->tenant);
+        return NGX_CONF_ERROR;
+    }
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mcp_module);
+
+    if (conf->jwks_uri.len && mmcf->cache.shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_jwks_uri\" needs \"mcp_auth_cache\" in "
+                           "the http block (fetched keys are shared there)");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->jwks_state = ngx_pcalloc(cf->pool,
+                                   sizeof(ngx_http_mcp_jwks_state_t));
+    if (conf->jwks_state == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->jwks_file.len) {
+        if (ngx_conf_full_name(cf->cycle, &conf->jwks_file, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_mcp_jwks_load_file(cf, conf) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"mcp_jwks_file\" \"%V\" holds no usable "
+                               "key (see the error above)", &conf->jwks_file);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -587,6 +818,127 @@ ngx_http_mcp_identity_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
                            &value[1], NGX_HTTP_MCP_MIN_SECRET);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_str_t    *value;
+    ngx_uint_t    i;
+    const char  **aud;
+
+    if (mlcf->jwt_audiences != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    mlcf->jwt_audiences = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                           sizeof(const char *));
+    if (mlcf->jwt_audiences == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        aud = ngx_array_push(mlcf->jwt_audiences);
+        if (aud == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* configuration words are NUL-terminated */
+        *aud = (const char *) value[i].data;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_jwt_hmac_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    if (mlcf->jwt_hmac_secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rv = ngx_http_mcp_read_secret(cf, &value[1], &mlcf->jwt_hmac_secret);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* RFC 7518 3.2: an HS256 key is at least as long as the hash */
+    if (mlcf->jwt_hmac_secret.len < NGX_HTTP_MCP_MIN_SECRET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_jwt_hmac_secret_file\" \"%V\" holds fewer "
+                           "than %d bytes", &value[1], NGX_HTTP_MCP_MIN_SECRET);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_resource_scopes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_str_t   *value, *scope;
+    ngx_uint_t   i;
+
+    if (mlcf->resource_scopes != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    mlcf->resource_scopes = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                             sizeof(ngx_str_t));
+    if (mlcf->resource_scopes == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        scope = ngx_array_push(mlcf->resource_scopes);
+        if (scope == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *scope = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (mlcf->metadata_handler) {
+        return "is duplicate";
+    }
+
+    mlcf->metadata_handler = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_mcp_metadata_handler;
 
     return NGX_CONF_OK;
 }

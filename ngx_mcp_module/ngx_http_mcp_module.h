@@ -20,6 +20,20 @@
 #include "ngx_http_mcp_rbac.h"
 #include "ngx_http_mcp_crypto.h"
 #include "ngx_http_mcp_cache.h"
+#include "ngx_http_mcp_jwt.h"
+
+
+#define NGX_HTTP_MCP_JWKS_MAX_SIZE  (256 * 1024)
+
+
+/* a worker's parsed keys of one JWKS source */
+typedef struct {
+    ngx_http_mcp_jwks_t       *keys;
+    ngx_uint_t                 generation;     /* of the zone's copy */
+    time_t                     checked;        /* file: last stat() */
+    time_t                     mtime;
+    off_t                      size;
+} ngx_http_mcp_jwks_state_t;
 
 
 typedef struct {
@@ -32,6 +46,8 @@ typedef struct {
     ngx_str_t                  apikey_prefix;  /* "mcp:apikey:" */
     ngx_flag_t                 redis_configured;
     ngx_http_mcp_cache_t       cache;          /* shm_zone NULL: none */
+    ngx_array_t                endpoints;      /* of ngx_http_mcp_loc_conf_t *,
+                                                  for resource metadata */
 } ngx_http_mcp_main_conf_t;
 
 
@@ -42,6 +58,25 @@ typedef struct {
     ngx_str_t                  identity_secret;
     size_t                     max_body_size;
     size_t                     max_list_size;  /* tools/list response */
+
+    /* bearer JWTs: enabled by mcp_jwt_issuer */
+    ngx_str_t                  jwt_issuer;
+    ngx_array_t               *jwt_audiences;  /* const char * */
+    ngx_str_t                  jwks_file;
+    ngx_str_t                  jwks_uri;       /* internal location */
+    time_t                     jwks_refresh;
+    time_t                     jwks_retry;
+    time_t                     jwt_leeway;
+    ngx_str_t                  jwt_user_claim;
+    ngx_str_t                  jwt_roles_claim;
+    ngx_str_t                  jwt_hmac_secret;
+    ngx_http_mcp_jwks_state_t *jwks_state;
+
+    /* RFC 9728 protected resource metadata */
+    ngx_str_t                  resource;       /* this endpoint's URL */
+    ngx_str_t                  resource_metadata;  /* its metadata URL */
+    ngx_array_t               *resource_scopes;    /* ngx_str_t */
+    ngx_flag_t                 metadata_handler;
 } ngx_http_mcp_loc_conf_t;
 
 
@@ -51,6 +86,8 @@ typedef enum {
     NGX_HTTP_MCP_STATE_BODY_READ,
     NGX_HTTP_MCP_STATE_LOOKUP,
     NGX_HTTP_MCP_STATE_LOOKUP_DONE,
+    NGX_HTTP_MCP_STATE_JWKS,
+    NGX_HTTP_MCP_STATE_JWKS_DONE,
     NGX_HTTP_MCP_STATE_DONE
 } ngx_http_mcp_state_e;
 
@@ -73,8 +110,11 @@ typedef struct {
     /* credentials as presented, and why they fail (NULL: not yet known) */
     ngx_str_t                  apikey;
     const char                *auth_error;
+    ngx_str_t                  jwt;
     u_char                     digest[32];     /* SHA-256 of the credential */
+    time_t                     jwt_exp;
     unsigned                   cached:1;
+    unsigned                   jwks_fetched:1;
 
     /* the parsed message */
     ngx_http_mcp_rpc_t         rpc;
@@ -93,6 +133,7 @@ typedef struct {
     /* what the audit record and the variables show */
     ngx_str_t                  user;
     ngx_str_t                  roles;
+    ngx_str_t                  subject;
     ngx_str_t                  auth_method;
     ngx_str_t                  key_id;
     ngx_str_t                  method;
@@ -129,6 +170,17 @@ ngx_int_t ngx_http_mcp_apikey_lookup(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 void ngx_http_mcp_apikey_touch(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
+
+/* ngx_http_mcp_jwks.c */
+ngx_int_t ngx_http_mcp_jwt_check(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+ngx_int_t ngx_http_mcp_jwks_load_file(ngx_conf_t *cf,
+    ngx_http_mcp_loc_conf_t *mlcf);
+
+/* ngx_http_mcp_metadata.c */
+ngx_int_t ngx_http_mcp_metadata_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mcp_metadata_register(ngx_conf_t *cf,
+    ngx_http_mcp_loc_conf_t *mlcf);
 
 /* ngx_http_mcp_identity.c */
 ngx_int_t ngx_http_mcp_identity_forward(ngx_http_request_t *r,
