@@ -25,7 +25,8 @@ MODULE_SRCS  := $(ROOT)/config $(wildcard $(ROOT)/ngx_mcp_module/*.[ch])
 DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
                 libjansson-dev libhiredis-dev libssl-dev libseccomp-dev \
                 libmicrohttpd-dev libpython3.11-dev python3.11 \
-                libcmocka-dev python3-pytest redis-server redis-tools \
+                libcmocka-dev python3-pytest python3-jwt python3-cryptography \
+                redis-server redis-tools \
                 openssl curl ca-certificates
 
 .PHONY: all deps build module worker run test unit integration e2e clean

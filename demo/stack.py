@@ -108,7 +108,8 @@ def wait_for_line(proc, prefix, what, timeout=START_TIMEOUT):
 class Stack:
     """Starts and stops every process of the demo stack."""
 
-    def __init__(self, ports=None, state_dir=None, keep_state=False, apikey_ttl=30):
+    def __init__(self, ports=None, state_dir=None, keep_state=False, apikey_ttl=30,
+                 jwks_retry=5):
         ports = ports or {}
         self.ports = {
             "gateway": ports.get("gateway") or free_port(),
@@ -120,6 +121,7 @@ class Stack:
         os.chmod(self.state, 0o755)   # nginx workers and the sandbox run as nobody
         self.remove_state = state_dir is None and not keep_state
         self.apikey_ttl = apikey_ttl     # seconds a verified key is cached
+        self.jwks_retry = jwks_retry     # least seconds between JWKS fetches
         self.procs = {}
         self.secrets = {}
         self.keys = {}
@@ -256,6 +258,7 @@ class Stack:
             "idp_port": self.ports["idp"],
             "audit_format": AUDIT_FORMAT,
             "apikey_ttl": f"{self.apikey_ttl}s",
+            "jwks_retry": f"{self.jwks_retry}s",
         }
         for key, value in values.items():
             template = template.replace("@" + key + "@", str(value))
@@ -299,6 +302,22 @@ class Stack:
         record = json.loads(res.stdout)
         self.keys[user] = record
         return record
+
+    def token(self, user, password, resource=None, grant="password"):
+        """An access token from the demo identity provider."""
+        import base64
+        import urllib.parse
+        import urllib.request
+        form = {"grant_type": grant, "resource": resource or self.gateway_url}
+        if grant == "password":
+            form.update(username=user, password=password)
+        basic = base64.b64encode(
+            f"mcp-gateway-client:{self.secrets['IDP_CLIENT_SECRET']}".encode()).decode()
+        req = urllib.request.Request(self.issuer + "/protocol/openid-connect/token",
+                                     data=urllib.parse.urlencode(form).encode(),
+                                     headers={"Authorization": "Basic " + basic})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.load(resp)["access_token"]
 
     def env(self):
         """The variables a client of this stack needs."""

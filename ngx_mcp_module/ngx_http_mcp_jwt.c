@@ -78,8 +78,9 @@ static const ngx_http_mcp_jwt_alg_t  ngx_http_mcp_jwt_algs[] = {
 #define NGX_HTTP_MCP_JWT_NALGS                                                \
     (sizeof(ngx_http_mcp_jwt_algs) / sizeof(ngx_http_mcp_jwt_algs[0]))
 
-#define NGX_HTTP_MCP_JWT_ALGS_RSA  0x3f     /* RS* and PS* */
-#define NGX_HTTP_MCP_JWT_ALG_EDDSA (1u << 9)
+/* bits of the table above */
+#define NGX_HTTP_MCP_JWT_ALGS_RSA   0x3f     /* RS* and PS* */
+#define NGX_HTTP_MCP_JWT_ALG_EDDSA  (1u << 9)
 
 
 static void ngx_http_mcp_jwt_err(char *err, size_t errlen,
@@ -1389,6 +1390,7 @@ ngx_http_mcp_jwt_fail(ngx_http_mcp_jwt_result_t *result, const char *reason)
     result->subject = NULL;
     result->roles = NULL;
     result->nroles = 0;
+    result->roles_truncated = 0;
     result->reason = reason;
 
     return -1;

@@ -73,9 +73,10 @@ typedef struct {
      */
     const char   *reason;
 
-    const char   *alg;       /* static, e.g. "RS256"; NULL if unknown */
-    char         *kid;       /* malloc()ed; kept on failure too, so the
-                                caller can refresh keys on "unknown_kid" */
+    /* set once the header is read, on failure too (for the log) */
+    const char   *alg;       /* static, e.g. "RS256" */
+    char         *kid;       /* malloc()ed; on "unknown_kid" the caller
+                                may refresh its keys */
 
     /* malloc()ed, set on success only */
     char         *user;      /* user claim, else "sub" */
@@ -85,7 +86,8 @@ typedef struct {
     size_t        nroles;
     unsigned      roles_truncated:1;  /* more than NGX_HTTP_MCP_MAX_ROLES;
                                          the rest were dropped */
-    time_t        exp;
+
+    time_t        exp;       /* set once read, also on "expired" */
 } ngx_http_mcp_jwt_result_t;
 
 

@@ -17,11 +17,12 @@ from stack import Stack  # noqa: E402
 
 
 APIKEY_TTL = 2     # short, so that revocation tests wait little
+JWKS_RETRY = 1     # short, so that key rotation tests wait little
 
 
 @pytest.fixture(scope="session")
 def stack():
-    with Stack(apikey_ttl=APIKEY_TTL) as s:
+    with Stack(apikey_ttl=APIKEY_TTL, jwks_retry=JWKS_RETRY) as s:
         yield s
 
 

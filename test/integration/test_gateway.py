@@ -39,7 +39,10 @@ def assert_rpc_error(resp, status, code, rpc_id):
 def test_no_credentials_is_401_with_bearer_challenge(stack):
     resp = call(stack, None, "tools/list", rpc_id=1)
     assert_rpc_error(resp, 401, -32001, 1)
-    assert resp.header("www-authenticate") == 'Bearer realm="log-analysis"'
+    # no error= without a token (RFC 6750 3.1), and where to learn more (RFC 9728)
+    assert resp.header("www-authenticate") == (
+        'Bearer realm="log-analysis", resource_metadata="http://127.0.0.1:'
+        f'{stack.ports["gateway"]}/.well-known/oauth-protected-resource/mcp/log-analysis"')
 
 
 @pytest.mark.parametrize("token", [
