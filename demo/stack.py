@@ -138,7 +138,9 @@ class Stack:
 
     @property
     def redis_url(self):
-        return f"redis://127.0.0.1:{self.ports['redis']}/0"
+        """For administrators (the tools/ scripts): the admin ACL user."""
+        password = self.secrets["redis-admin.password"]
+        return f"redis://mcp-admin:{password}@127.0.0.1:{self.ports['redis']}/0"
 
     @property
     def issuer(self):
@@ -155,6 +157,8 @@ class Stack:
         for d in ("logs", "redis", "tmp", "workspaces"):
             os.makedirs(self.path(d), exist_ok=True)
         self._write_secret("identity.secret", secrets.token_hex(32))
+        self._write_secret("redis-gateway.password", secrets.token_hex(24))
+        self._write_secret("redis-admin.password", secrets.token_hex(24))
         try:
             self.start_redis()
             self.start_worker()
@@ -203,14 +207,32 @@ class Stack:
     def start_redis(self, port=None):
         port = port or self.ports["redis"]
         conf = self.path("redis", "redis.conf")
+        # two ACL users (docs/redis-acl.md): the gateway may only read key
+        # records and note their use; administrators manage mcp:* keys
+        gateway = self.secrets["redis-gateway.password"]
+        admin = self.secrets["redis-admin.password"]
         with open(conf, "w") as f:
             f.write(f"port {port}\nbind 127.0.0.1\nprotected-mode yes\n"
                     f"dir {self.path('redis')}\nsave \"\"\nappendonly no\n"
-                    "daemonize no\nlogfile \"\"\n")
+                    "daemonize no\nlogfile \"\"\n"
+                    "user default off\n"
+                    f"user mcp-gateway on >{gateway} ~mcp:apikey:* resetchannels "
+                    "-@all +hmget +hset +ping +select\n"
+                    f"user mcp-admin on >{admin} ~mcp:* resetchannels +@all\n")
+        os.chmod(conf, 0o600)
         proc = subprocess.Popen(["redis-server", conf], stdin=subprocess.DEVNULL,
                                 stdout=self.log("redis.log"), stderr=subprocess.STDOUT)
         self.procs["redis"] = proc
         wait_for_port(port, proc, "redis-server")
+
+    def redis_cli(self, *args):
+        """redis-cli as the administrators' ACL user."""
+        env = dict(os.environ, REDISCLI_AUTH=self.secrets["redis-admin.password"])
+        res = subprocess.run(["redis-cli", "--user", "mcp-admin", "-p", str(self.ports["redis"]),
+                              *args], capture_output=True, text=True, timeout=10, env=env)
+        if res.returncode != 0:
+            raise StackError(f"redis-cli {args[0]} failed: {res.stderr.strip()}")
+        return res.stdout.strip()
 
     def start_worker(self):
         self._chown_unprivileged(self.path("workspaces"))
@@ -254,6 +276,7 @@ class Stack:
             "user": f"user {self.unprivileged} nogroup;" if self.as_root else "",
             "gateway_port": self.ports["gateway"],
             "redis_port": self.ports["redis"],
+            "redis_password_file": self.path("redis-gateway.password"),
             "worker_port": self.ports["worker"],
             "idp_port": self.ports["idp"],
             "audit_format": AUDIT_FORMAT,
@@ -331,6 +354,7 @@ class Stack:
             "DEMO_ANALYST_PASSWORD": self.secrets["DEMO_ANALYST_PASSWORD"],
             "DEMO_ADMIN_PASSWORD": self.secrets["DEMO_ADMIN_PASSWORD"],
             "MCP_STATE_DIR": self.state,
+            "REDISCLI_AUTH": self.secrets["redis-admin.password"],
         }
 
 

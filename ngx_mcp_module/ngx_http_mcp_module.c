@@ -72,6 +72,13 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mcp_redis_user"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mcp_main_conf_t, redis_user),
+      NULL },
+
     { ngx_string("mcp_redis_db"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -341,6 +348,10 @@ ngx_http_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mmcf->redis_db < 0) {
         return "\"mcp_redis_db\" must be 0 or more";
+    }
+
+    if (mmcf->redis_user.len && mmcf->redis_password.len == 0) {
+        return "\"mcp_redis_user\" needs \"mcp_redis_password_file\"";
     }
 
     return NGX_CONF_OK;

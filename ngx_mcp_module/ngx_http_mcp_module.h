@@ -40,6 +40,7 @@ typedef struct {
     ngx_str_t                  redis_host;     /* IP literal: no DNS */
     in_port_t                  redis_port;
     ngx_str_t                  redis_unix;
+    ngx_str_t                  redis_user;     /* ACL user, or none */
     ngx_str_t                  redis_password;
     ngx_int_t                  redis_db;
     ngx_msec_t                 redis_timeout;

@@ -171,7 +171,15 @@ ngx_http_mcp_redis_connect(ngx_log_t *log)
 
     /* hiredis queues these before any lookup, in order */
 
-    if (mmcf->redis_password.len) {
+    if (mmcf->redis_user.len) {
+        /* Redis 6 ACL: a user that may read key records and note use */
+        (void) redisAsyncCommand(ac, ngx_http_mcp_redis_setup_reply, "AUTH",
+                                 "AUTH %b %b", mmcf->redis_user.data,
+                                 mmcf->redis_user.len,
+                                 mmcf->redis_password.data,
+                                 mmcf->redis_password.len);
+
+    } else if (mmcf->redis_password.len) {
         (void) redisAsyncCommand(ac, ngx_http_mcp_redis_setup_reply, "AUTH",
                                  "AUTH %b", mmcf->redis_password.data,
                                  mmcf->redis_password.len);

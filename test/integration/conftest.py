@@ -83,7 +83,4 @@ def eventually(check, timeout):
 
 
 def redis_cli(stack, *args):
-    res = subprocess.run(["redis-cli", "-p", str(stack.ports["redis"]), *args],
-                         capture_output=True, text=True, timeout=10)
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip()
+    return stack.redis_cli(*args)

@@ -309,3 +309,26 @@ def test_one_valid_audit_record_per_request(stack, keys):
     assert records[4]["reason"] == "parse_error" and records[4]["status"] == 400
     assert records[5]["exec_outcome"] == "ok"
     assert int(records[5]["exec_wall_ms"]) >= 0
+
+
+# Redis ACL ---------------------------------------------------------------------
+
+def test_gateway_redis_user_can_only_read_records(stack, keys):
+    """The module works as the restricted ACL user of docs/redis-acl.md."""
+    env = dict(os.environ, REDISCLI_AUTH=stack.secrets["redis-gateway.password"])
+
+    def as_gateway(*args):
+        res = subprocess.run(["redis-cli", "--user", "mcp-gateway", "-p",
+                              str(stack.ports["redis"]), *args],
+                             capture_output=True, text=True, env=env, timeout=10)
+        return res.stdout.strip()
+
+    assert as_gateway("PING") == "PONG"
+    key_id = keys["analyst"][4:20]
+    assert as_gateway("HMGET", "mcp:apikey:" + key_id, "user") == "analyst@example.com"
+    for forbidden in (["SMEMBERS", "mcp:apikeys"], ["DEL", "mcp:apikey:" + key_id],
+                      ["HGETALL", "mcp:apikey:" + key_id], ["KEYS", "*"], ["FLUSHALL"],
+                      ["HMGET", "other:key", "x"]):
+        assert "NOPERM" in as_gateway(*forbidden), forbidden
+    # and the gateway, logged in as that user, authenticates keys
+    assert call(stack, keys["analyst"], "ping").status == 200
