@@ -29,7 +29,7 @@ DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
                 redis-server redis-tools \
                 openssl curl ca-certificates
 
-.PHONY: all deps build module worker run test unit integration e2e clean
+.PHONY: all deps build module worker run test unit integration e2e bench clean
 
 all: build
 
@@ -102,3 +102,9 @@ e2e: deps build
 clean:
 	rm -rf $(BUILD) test/unit/build
 	$(MAKE) -s -C sandbox-worker clean
+
+# benchmarks print numbers; they are not tests (wrk from Debian)
+bench: deps build
+	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends wrk; }
+	$(PYTHON) bench/auth_overhead.py

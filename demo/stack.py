@@ -109,7 +109,7 @@ class Stack:
     """Starts and stops every process of the demo stack."""
 
     def __init__(self, ports=None, state_dir=None, keep_state=False, apikey_ttl=30,
-                 jwks_retry=5):
+                 jwks_retry=5, extra_http="", extra_server="", extra_audiences=()):
         ports = ports or {}
         self.ports = {
             "gateway": ports.get("gateway") or free_port(),
@@ -122,6 +122,8 @@ class Stack:
         self.remove_state = state_dir is None and not keep_state
         self.apikey_ttl = apikey_ttl     # seconds a verified key is cached
         self.jwks_retry = jwks_retry     # least seconds between JWKS fetches
+        self.extra = {"extra_http": extra_http, "extra_server": extra_server}
+        self.extra_audiences = list(extra_audiences)
         self.procs = {}
         self.secrets = {}
         self.keys = {}
@@ -259,6 +261,7 @@ class Stack:
         args = ["node", os.path.join(ROOT, "demo", "idp", "server.mjs"),
                 "--port", str(self.ports["idp"]),
                 "--audience", self.gateway_url,
+                *[arg for aud in self.extra_audiences for arg in ("--audience", aud)],
                 "--keys-file", self.path("idp-keys.json"),
                 "--test-endpoints"]
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -282,6 +285,7 @@ class Stack:
             "audit_format": AUDIT_FORMAT,
             "apikey_ttl": f"{self.apikey_ttl}s",
             "jwks_retry": f"{self.jwks_retry}s",
+            **self.extra,
         }
         for key, value in values.items():
             template = template.replace("@" + key + "@", str(value))

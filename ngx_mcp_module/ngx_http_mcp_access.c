@@ -18,8 +18,6 @@
 
 #include "ngx_http_mcp_module.h"
 
-#include <openssl/sha.h>
-
 
 static ngx_http_mcp_ctx_t *ngx_http_mcp_create_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mcp_start(ngx_http_request_t *r,
@@ -335,10 +333,10 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
 
     if (ctx->jwt.len) {
-        SHA256(ctx->jwt.data, ctx->jwt.len, ctx->digest);
+        ngx_http_mcp_sha256(ctx->jwt.data, ctx->jwt.len, ctx->digest);
 
     } else {
-        SHA256(ctx->apikey.data, ctx->apikey.len, ctx->digest);
+        ngx_http_mcp_sha256(ctx->apikey.data, ctx->apikey.len, ctx->digest);
     }
 
     if (mmcf->cache.shm_zone) {

@@ -5,6 +5,7 @@
  */
 
 
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -36,13 +37,43 @@ ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len)
 }
 
 
+/*
+ * OpenSSL 3 looks an algorithm up on every call unless it was fetched
+ * explicitly: the digest and the MAC are fetched once and the keyed MAC
+ * is prepared once, then duplicated per use.
+ */
+
+struct ngx_http_mcp_signer_s {
+    EVP_MAC_CTX   *ctx;
+};
+
+
+static EVP_MD  *ngx_http_mcp_sha256_md;
+
+
+void
+ngx_http_mcp_sha256(const unsigned char *data, size_t len,
+    unsigned char *out)
+{
+    if (ngx_http_mcp_sha256_md == NULL) {
+        ngx_http_mcp_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    if (ngx_http_mcp_sha256_md == NULL
+        || !EVP_Digest(data, len, out, NULL, ngx_http_mcp_sha256_md, NULL))
+    {
+        SHA256(data, len, out);    /* the slow, always available path */
+    }
+}
+
+
 void
 ngx_http_mcp_sha256_hex(const unsigned char *data, size_t len,
     unsigned char *out)
 {
     unsigned char  md[SHA256_DIGEST_LENGTH];
 
-    SHA256(data, len, md);
+    ngx_http_mcp_sha256(data, len, md);
     ngx_http_mcp_hex(md, sizeof(md), out);
 }
 
@@ -59,35 +90,67 @@ ngx_http_mcp_equal_ct(const unsigned char *a, size_t alen,
 }
 
 
+ngx_http_mcp_signer_t *
+ngx_http_mcp_signer_create(const unsigned char *secret, size_t secret_len)
+{
+    EVP_MAC                *mac;
+    OSSL_PARAM              params[2];
+    ngx_http_mcp_signer_t  *signer;
+
+    signer = calloc(1, sizeof(ngx_http_mcp_signer_t));
+    if (signer == NULL) {
+        return NULL;
+    }
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        free(signer);
+        return NULL;
+    }
+
+    signer->ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (signer->ctx == NULL
+        || !EVP_MAC_init(signer->ctx, secret, secret_len, params))
+    {
+        ngx_http_mcp_signer_free(signer);
+        return NULL;
+    }
+
+    return signer;
+}
+
+
+void
+ngx_http_mcp_signer_free(ngx_http_mcp_signer_t *signer)
+{
+    if (signer) {
+        EVP_MAC_CTX_free(signer->ctx);
+        free(signer);
+    }
+}
+
+
 int
-ngx_http_mcp_identity_sign(const unsigned char *secret, size_t secret_len,
+ngx_http_mcp_identity_sign(const ngx_http_mcp_signer_t *signer,
     const unsigned char *const *fields, const size_t *lens, size_t n,
     unsigned char *out)
 {
     int            ok;
     size_t         i, mdlen;
-    EVP_MAC       *mac;
     EVP_MAC_CTX   *ctx;
-    OSSL_PARAM     params[2];
     unsigned char  md[EVP_MAX_MD_SIZE];
 
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL) {
-        return -1;
-    }
-
-    ctx = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-
+    ctx = EVP_MAC_CTX_dup(signer->ctx);
     if (ctx == NULL) {
         return -1;
     }
 
-    params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    ok = EVP_MAC_init(ctx, secret, secret_len, params)
-         && EVP_MAC_update(ctx, (const unsigned char *) "v1", 2);
+    ok = EVP_MAC_update(ctx, (const unsigned char *) "v1", 2);
 
     for (i = 0; ok && i < n; i++) {
         ok = EVP_MAC_update(ctx, (const unsigned char *) "\n", 1)

@@ -26,6 +26,14 @@
 /* 1 when key looks like mcp_<16 hex>_<64 hex> */
 int ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len);
 
+/* an HMAC-SHA256 key made ready once, at configuration time */
+typedef struct ngx_http_mcp_signer_s  ngx_http_mcp_signer_t;
+
+
+/* SHA-256 into out[32]; the digest is fetched once per process */
+void ngx_http_mcp_sha256(const unsigned char *data, size_t len,
+    unsigned char *out);
+
 /* lower-case hex SHA-256; out holds NGX_HTTP_MCP_SHA256_HEX_LEN bytes */
 void ngx_http_mcp_sha256_hex(const unsigned char *data, size_t len,
     unsigned char *out);
@@ -34,11 +42,15 @@ void ngx_http_mcp_sha256_hex(const unsigned char *data, size_t len,
 int ngx_http_mcp_equal_ct(const unsigned char *a, size_t alen,
     const unsigned char *b, size_t blen);
 
+ngx_http_mcp_signer_t *ngx_http_mcp_signer_create(
+    const unsigned char *secret, size_t secret_len);
+void ngx_http_mcp_signer_free(ngx_http_mcp_signer_t *signer);
+
 /*
  * "v1=" + hex HMAC-SHA256(secret, "v1\n" fields joined by "\n");
  * out holds NGX_HTTP_MCP_SIGNATURE_LEN bytes.  Returns 0 or -1.
  */
-int ngx_http_mcp_identity_sign(const unsigned char *secret, size_t secret_len,
+int ngx_http_mcp_identity_sign(const ngx_http_mcp_signer_t *signer,
     const unsigned char *const *fields, const size_t *lens, size_t n,
     unsigned char *out);
 

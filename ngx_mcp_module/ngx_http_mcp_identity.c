@@ -117,8 +117,7 @@ ngx_http_mcp_identity_forward(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
     signature.len = NGX_HTTP_MCP_SIGNATURE_LEN;
 
-    if (ngx_http_mcp_identity_sign(mlcf->identity_secret.data,
-                                   mlcf->identity_secret.len, data, lens, 6,
+    if (ngx_http_mcp_identity_sign(mlcf->identity_signer, data, lens, 6,
                                    signature.data)
         != 0)
     {

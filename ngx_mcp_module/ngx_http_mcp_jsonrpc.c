@@ -7,9 +7,8 @@
 
 #include <string.h>
 #include <stdlib.h>
-#include <openssl/sha.h>
-
 #include "ngx_http_mcp_jsonrpc.h"
+#include "ngx_http_mcp_crypto.h"
 
 
 static int ngx_http_mcp_rpc_invalid(ngx_http_mcp_rpc_t *rpc, int code,
@@ -142,7 +141,7 @@ ngx_http_mcp_rpc_hash_arguments(ngx_http_mcp_rpc_t *rpc)
 
     if (rpc->arguments == NULL) {
         rpc->args_size = 0;
-        SHA256((const unsigned char *) "", 0, rpc->args_sha256);
+        ngx_http_mcp_sha256((const unsigned char *) "", 0, rpc->args_sha256);
         return 0;
     }
 
@@ -154,7 +153,8 @@ ngx_http_mcp_rpc_hash_arguments(ngx_http_mcp_rpc_t *rpc)
     }
 
     rpc->args_size = strlen(text);
-    SHA256((const unsigned char *) text, rpc->args_size, rpc->args_sha256);
+    ngx_http_mcp_sha256((const unsigned char *) text, rpc->args_size,
+                        rpc->args_sha256);
     free(text);
 
     return 0;

@@ -47,6 +47,7 @@ static char *ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf,
 static char *ngx_http_mcp_merge_jwt(ngx_conf_t *cf,
     ngx_http_mcp_loc_conf_t *conf);
 
+static void ngx_http_mcp_signer_cleanup(void *data);
 static char *ngx_http_mcp_read_secret(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *secret);
 static char *ngx_http_mcp_check_role(ngx_conf_t *cf, ngx_str_t *role);
@@ -395,6 +396,7 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mcp_loc_conf_t *prev = parent;
     ngx_http_mcp_loc_conf_t *conf = child;
 
+    ngx_pool_cleanup_t        *cln;
     ngx_http_mcp_main_conf_t  *mmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -435,6 +437,25 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"mcp_identity_secret_file\"", &conf->tenant);
         return NGX_CONF_ERROR;
     }
+
+    /* the HMAC key is prepared once; requests only duplicate it */
+    conf->identity_signer = ngx_http_mcp_signer_create(
+                                conf->identity_secret.data,
+                                conf->identity_secret.len);
+    if (conf->identity_signer == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_endpoint %V\": OpenSSL could not set up "
+                           "HMAC-SHA256", &conf->tenant);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_mcp_signer_cleanup;
+    cln->data = conf->identity_signer;
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mcp_module);
 
@@ -952,6 +973,13 @@ ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf, ngx_command_t *cmd,
     clcf->handler = ngx_http_mcp_metadata_handler;
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_mcp_signer_cleanup(void *data)
+{
+    ngx_http_mcp_signer_free(data);
 }
 
 

@@ -57,6 +57,7 @@ typedef struct {
     ngx_array_t               *allow_roles;    /* ngx_http_mcp_span_t */
     ngx_array_t               *tool_rules;     /* ngx_http_mcp_tool_rule_t */
     ngx_str_t                  identity_secret;
+    ngx_http_mcp_signer_t     *identity_signer;
     size_t                     max_body_size;
     size_t                     max_list_size;  /* tools/list response */
 

@@ -62,6 +62,11 @@ test_sha256_hex(void **state)
     ngx_http_mcp_sha256_hex((const unsigned char *) "abc", 3, out);
     assert_memory_equal(out, "ba7816bf8f01cfea414140de5dae2223"
                              "b00361a396177a9cb410ff61f20015ad", 64);
+
+    /* twice: the digest fetched on first use serves the second */
+    ngx_http_mcp_sha256_hex((const unsigned char *) "", 0, out);
+    assert_memory_equal(out, "e3b0c44298fc1c149afbf4c8996fb924"
+                             "27ae41e4649b934ca495991b7852b855", 64);
 }
 
 
@@ -94,14 +99,18 @@ test_identity_signature(void **state)
     };
     size_t                lens[6];
     size_t                i;
-    const char           *secret = "0123456789abcdef0123456789abcdef";
+    const char             *secret = "0123456789abcdef0123456789abcdef";
+    ngx_http_mcp_signer_t  *signer;
 
     for (i = 0; i < 6; i++) {
         lens[i] = strlen((const char *) fields[i]);
     }
 
-    assert_int_equal(ngx_http_mcp_identity_sign((const unsigned char *) secret,
-                                                32, fields, lens, 6, out), 0);
+    signer = ngx_http_mcp_signer_create((const unsigned char *) secret, 32);
+    assert_non_null(signer);
+
+    assert_int_equal(ngx_http_mcp_identity_sign(signer, fields, lens, 6, out),
+                     0);
 
     /*
      * python3 -c 'import hmac,hashlib; print(hmac.new(b"0123456789abcdef"
@@ -117,10 +126,20 @@ test_identity_signature(void **state)
     lens[1]--;
     fields[2] = (const unsigned char *) "mmcp-admin,mcp-log-analyst";
     lens[2]++;
-    assert_int_equal(ngx_http_mcp_identity_sign((const unsigned char *) secret,
-                                                32, fields, lens, 6, other),
-                     0);
+    assert_int_equal(ngx_http_mcp_identity_sign(signer, fields, lens, 6,
+                                                other), 0);
     assert_memory_not_equal(out, other, sizeof(out));
+
+    /* the prepared key is reused: the same input signs the same */
+    fields[1] = (const unsigned char *) "alice@example.com";
+    lens[1]++;
+    fields[2] = (const unsigned char *) "mcp-admin,mcp-log-analyst";
+    lens[2]--;
+    assert_int_equal(ngx_http_mcp_identity_sign(signer, fields, lens, 6,
+                                                other), 0);
+    assert_memory_equal(out, other, sizeof(out));
+
+    ngx_http_mcp_signer_free(signer);
 }
 
 

@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""Gateway authentication overhead, measured with wrk on loopback.
+
+All cases run in one nginx, in one run, against the same trivial upstream
+(an nginx server block answering a fixed JSON-RPC result), with the same
+tools/call body:
+
+  (a) bare      proxy_pass, no module
+  (b) apikey    API key, verified identity in the shared cache
+  (c) jwt       JWT, verified token in the shared cache
+  (d) jwt-cold  JWT verified on every request: a second nginx without
+                mcp_auth_cache (the cost of a token's first verification)
+
+Prints requests/s, p50 and p99 latency, and each case as a ratio of (a).
+Not a timed test: run it with `make bench`.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "demo"))
+
+from stack import MODULE_SO, NGINX_BIN, Stack, free_port, wait_for_port  # noqa: E402
+
+BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": "echo", "arguments": {"text": "hello", "n": 1}}})
+
+ENDPOINT = """
+            mcp_endpoint bench;
+            mcp_identity_secret_file {state}/identity.secret;
+            mcp_allow_roles mcp-log-analyst;
+            mcp_tool echo mcp-log-analyst;
+            mcp_resource {resource};
+            mcp_jwt_issuer {issuer};
+            {keys}
+            proxy_pass http://bench_upstream/echo;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+"""
+
+UPSTREAM = """
+    upstream bench_upstream {{
+        server 127.0.0.1:{port};
+        keepalive 64;
+    }}
+
+    server {{
+        listen 127.0.0.1:{port};
+        access_log off;
+        location = /echo {{
+            default_type application/json;
+            return 200 '{{"jsonrpc":"2.0","id":1,"result":{{"content":[]}}}}';
+        }}
+    }}
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY")
+wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("BENCH_AUTH")
+if auth ~= nil and auth ~= "" then
+    wrk.headers["Authorization"] = auth
+end
+"""
+
+
+def wrk(url, auth, seconds, connections, threads):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+        script = f.name
+    env = dict(os.environ, BENCH_BODY=BODY, BENCH_AUTH=auth or "")
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+           "--latency", "-s", script, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"]),
+            "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def to_ms(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def cold_nginx(stack, upstream_port, jwks_path):
+    """A second nginx: same endpoint, keys from a file, no auth cache."""
+    port = free_port()
+    state = tempfile.mkdtemp(prefix="ngx-mcp-bench-")
+    os.chmod(state, 0o755)
+    os.makedirs(os.path.join(state, "logs"))
+    resource = stack.gateway_url.replace("/mcp/log-analysis", "/bench/mcp")
+    user = "user nobody nogroup;" if os.geteuid() == 0 else ""
+    conf = f"""
+load_module {MODULE_SO};
+{user}
+worker_processes 2;
+daemon off;
+pid {state}/nginx.pid;
+error_log {state}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {stack.path('tmp', 'body')};
+    proxy_temp_path {stack.path('tmp', 'proxy')};
+    upstream bench_upstream {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = /bench/mcp {{
+            {ENDPOINT.format(state=stack.state, resource=resource, issuer=stack.issuer,
+                             keys=f"mcp_jwks_file {jwks_path};")}
+        }}
+    }}
+}}
+"""
+    path = os.path.join(state, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    proc = subprocess.Popen([NGINX_BIN, "-p", state, "-c", path, "-e",
+                             os.path.join(state, "logs", "error.log")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for_port(port, proc, "the cold nginx")
+    return proc, f"http://127.0.0.1:{port}/bench/mcp"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    upstream_port = free_port()
+    stack = Stack(apikey_ttl=300, extra_http=UPSTREAM.format(port=upstream_port))
+    origin = stack.gateway_url.rsplit("/mcp/", 1)[0]      # ports are chosen already
+    stack.extra_audiences.append(origin + "/bench/mcp")
+    stack.extra["extra_server"] = f"""
+        location = /bench/bare {{
+            proxy_pass http://bench_upstream/echo;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+
+        location = /bench/mcp {{
+            {ENDPOINT.format(state=stack.state, resource=origin + "/bench/mcp",
+                             issuer=stack.issuer, keys="mcp_jwks_uri /_mcp/jwks;")}
+        }}
+"""
+    with stack:
+        key = stack.create_key("bench", "mcp-log-analyst")["key"]
+        token = stack.token("demo-analyst", stack.secrets["DEMO_ANALYST_PASSWORD"],
+                            resource=origin + "/bench/mcp")
+        jwks_path = stack.path("jwks.json")
+        with urllib.request.urlopen(stack.issuer + "/protocol/openid-connect/certs") as r:
+            open(jwks_path, "wb").write(r.read())
+        cold, cold_url = cold_nginx(stack, upstream_port, jwks_path)
+        try:
+            cases = [("(a) bare proxy_pass", origin + "/bench/bare", None),
+                     ("(b) API key, cached", origin + "/bench/mcp", "Bearer " + key),
+                     ("(c) JWT, cached", origin + "/bench/mcp", "Bearer " + token),
+                     ("(d) JWT, verified every request", cold_url, "Bearer " + token)]
+            for _, url, auth in cases:          # warm up connections and caches
+                wrk(url, auth, 1, args.connections, args.threads)
+            results = [(name, wrk(url, auth, args.seconds, args.connections, args.threads))
+                       for name, url, auth in cases]
+        finally:
+            cold.send_signal(signal.SIGQUIT)
+            cold.wait(timeout=10)
+
+    base = results[0][1]["rps"]
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, POST tools/call "
+          f"({len(BODY)} bytes), nginx 2 workers, {os.cpu_count()} cores, loopback\n")
+    print(f"{'case':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs (a)':>7} {'non-2xx':>8}")
+    for name, r in results:
+        print(f"{name:34} {r['rps']:10.0f} {r['p50']:8.3f} {r['p99']:8.3f} "
+              f"{r['rps'] / base:7.1%} {r['non2xx']:8d}")
+    bad = [name for name, r in results if r["non2xx"]]
+    if bad:
+        print(f"\nnon-2xx answers in: {', '.join(bad)} (the figures above are not valid)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
