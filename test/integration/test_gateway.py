@@ -227,6 +227,7 @@ def test_client_identity_headers_are_not_trusted(stack, keys):
 
 def test_redis_down_fails_closed_then_recovers(stack, keys):
     uncached = stack.create_key("never-seen", "mcp-log-analyst")["key"]
+    token = stack.token("demo-analyst", stack.secrets["DEMO_ANALYST_PASSWORD"])
     # keep the data across the restart, as a real deployment would
     redis_cli(stack, "SAVE")
     assert call(stack, keys["analyst"], "ping").status == 200   # now cached
@@ -240,6 +241,9 @@ def test_redis_down_fails_closed_then_recovers(stack, keys):
         resp = call(stack, uncached, "ping", rpc_id=21)
         assert_rpc_error(resp, 503, -32004, 21)
         assert resp.header("retry-after") == "1"
+        # bearer JWTs do not need Redis at all
+        assert post(stack.gateway_url, {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                    headers={"Authorization": "Bearer " + token}).status == 200
         # and once the cache entry ages out, the known key fails closed too
         assert eventually(lambda: call(stack, keys["analyst"], "ping").status == 503,
                           APIKEY_TTL + 2)
