@@ -49,23 +49,14 @@ static ngx_int_t ngx_http_mcp_admit(ngx_http_request_t *r,
 static const char *ngx_http_mcp_check_apikey(ngx_http_mcp_ctx_t *ctx);
 static ngx_int_t ngx_http_mcp_decide_message(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
-static ngx_uint_t ngx_http_mcp_method_allowed(const char *method);
+static ngx_uint_t ngx_http_mcp_method_allowed(ngx_http_mcp_loc_conf_t *mlcf,
+    const char *method);
 static ngx_int_t ngx_http_mcp_deny_auth(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, const char *reason,
     const char *message);
 static ngx_int_t ngx_http_mcp_set_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static void ngx_http_mcp_ctx_cleanup(void *data);
-
-
-/* methods an endpoint serves; the rest are refused at the gateway */
-static const char  *ngx_http_mcp_methods[] = {
-    "initialize",
-    "ping",
-    "tools/list",
-    "tools/call",
-    NULL
-};
 
 
 ngx_int_t
@@ -147,21 +138,21 @@ ngx_http_mcp_start(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 {
     ngx_int_t  rc;
 
-    if (r->method != NGX_HTTP_POST) {
-        ngx_http_mcp_set_decision(ctx, "deny", "method_not_allowed");
+    ngx_http_mcp_transport_check(r, ctx, mlcf);
 
+    /* what was presented is judged once the body (and its id) is read */
+    ngx_http_mcp_credentials(r, ctx, mlcf);
+
+    if (r->method != NGX_HTTP_POST) {
+        /* no JSON-RPC body: judge what the headers say now */
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_NOT_ALLOWED,
-                                       NGX_HTTP_MCP_RPC_INVALID_REQUEST,
-                                       "this endpoint takes JSON-RPC "
-                                       "messages by POST only");
-    }
+        ctx->state = NGX_HTTP_MCP_STATE_BODY_READ;
 
-    /* what was presented is judged once the body (and its id) is read */
-    ngx_http_mcp_credentials(r, ctx, mlcf);
+        return ngx_http_mcp_authenticate(r, ctx, mlcf);
+    }
 
     if (r->headers_in.content_length_n > (off_t) mlcf->max_body_size) {
         ngx_http_mcp_set_decision(ctx, "deny", "body_too_large");
@@ -316,9 +307,18 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_cached_t      cached;
     ngx_http_mcp_main_conf_t  *mmcf;
 
-    rc = ngx_http_mcp_parse_body(r, ctx);
-    if (rc != NGX_OK) {
-        return rc;
+    if (r->method == NGX_HTTP_POST) {
+        rc = ngx_http_mcp_parse_body(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (ctx->transport_status) {
+        ngx_http_mcp_set_decision(ctx, "deny", ctx->transport_reason);
+        return ngx_http_mcp_send_error(r, ctx, ctx->transport_status,
+                                       ctx->transport_code,
+                                       ctx->transport_message);
     }
 
     if (ctx->auth_error) {
@@ -785,11 +785,18 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
                                        ctx->rpc_error, rpc->reason);
     }
 
-    if (rpc->kind == NGX_HTTP_MCP_MSG_REQUEST
-        && !ngx_http_mcp_method_allowed(rpc->method))
-    {
+    if (ctx->session_request) {
+        ngx_str_set(&ctx->method, "(session)");
+        goto allow;
+    }
+
+    if (rpc->method && !ngx_http_mcp_method_allowed(mlcf, rpc->method)) {
         ngx_http_mcp_set_decision(ctx, "deny", "method_not_allowed");
-        return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_OK,
+
+        /* a notification has no id to answer: only the status says no */
+        return ngx_http_mcp_send_error(r, ctx,
+                                       rpc->kind == NGX_HTTP_MCP_MSG_REQUEST
+                                       ? NGX_HTTP_OK : NGX_HTTP_FORBIDDEN,
                                        NGX_HTTP_MCP_RPC_METHOD_NOT_FOUND,
                                        "Method not found");
     }
@@ -825,6 +832,8 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         ctx->filter_tools_list = 1;
     }
 
+allow:
+
     rc = ngx_http_mcp_identity_forward(r, ctx, mlcf);
     if (rc != NGX_OK) {
         ngx_http_mcp_set_decision(ctx, "error", "identity_signing_failed");
@@ -840,13 +849,22 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 }
 
 
-static ngx_uint_t
-ngx_http_mcp_method_allowed(const char *method)
-{
-    ngx_uint_t  i;
+/* mcp_methods: the methods (and notifications) an endpoint serves */
 
-    for (i = 0; ngx_http_mcp_methods[i]; i++) {
-        if (ngx_strcmp(method, ngx_http_mcp_methods[i]) == 0) {
+static ngx_uint_t
+ngx_http_mcp_method_allowed(ngx_http_mcp_loc_conf_t *mlcf, const char *method)
+{
+    size_t                   len;
+    ngx_uint_t               i;
+    ngx_http_mcp_pattern_t  *p;
+
+    len = ngx_strlen(method);
+    p = mlcf->methods->elts;
+
+    for (i = 0; i < mlcf->methods->nelts; i++) {
+        if (ngx_http_mcp_pattern_match(&p[i].pattern, p[i].is_prefix,
+                                       (const u_char *) method, len))
+        {
             return 1;
         }
     }

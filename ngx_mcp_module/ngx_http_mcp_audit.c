@@ -164,39 +164,20 @@ static ngx_int_t
 ngx_http_mcp_session_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_mcp_session_header(r);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Mcp-Session-Id") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Mcp-Session-Id",
-                               h[i].key.len) == 0)
-        {
-            v->len = h[i].value.len;
-            v->data = h[i].value.data;
-            v->valid = 1;
-            v->no_cacheable = 0;
-            v->not_found = 0;
-            return NGX_OK;
-        }
+    if (h == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
     }
 
-    v->not_found = 1;
+    v->len = h->value.len;
+    v->data = h->value.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

@@ -36,6 +36,10 @@ static char *ngx_http_mcp_tool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_identity_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mcp_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_mcp_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_jwt_hmac_secret_file(ngx_conf_t *cf,
@@ -47,6 +51,8 @@ static char *ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf,
 static char *ngx_http_mcp_merge_jwt(ngx_conf_t *cf,
     ngx_http_mcp_loc_conf_t *conf);
 
+static ngx_array_t *ngx_http_mcp_patterns(ngx_conf_t *cf, ngx_str_t *names,
+    ngx_uint_t n);
 static void ngx_http_mcp_signer_cleanup(void *data);
 static char *ngx_http_mcp_read_secret(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *secret);
@@ -55,6 +61,24 @@ static char *ngx_http_mcp_check_role(ngx_conf_t *cf, ngx_str_t *role);
 
 #define NGX_HTTP_MCP_MIN_SECRET  32
 #define NGX_HTTP_MCP_MAX_SECRET  4096
+
+
+static ngx_conf_enum_t  ngx_http_mcp_session_requests[] = {
+    { ngx_string("refuse"), 0 },
+    { ngx_string("pass"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
+/* the methods an endpoint serves when mcp_methods is not set */
+static ngx_str_t  ngx_http_mcp_default_methods[] = {
+    ngx_string("initialize"),
+    ngx_string("ping"),
+    ngx_string("server/discover"),
+    ngx_string("tools/list"),
+    ngx_string("tools/call"),
+    ngx_string("notifications/*")
+};
 
 
 static ngx_command_t  ngx_http_mcp_commands[] = {
@@ -135,6 +159,34 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("mcp_methods"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_methods,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_allowed_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_str_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, allowed_origins),
+      NULL },
+
+    { ngx_string("mcp_protocol_versions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_str_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, protocol_versions),
+      NULL },
+
+    { ngx_string("mcp_session_requests"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, session_requests),
+      &ngx_http_mcp_session_requests },
 
     { ngx_string("mcp_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -380,6 +432,10 @@ ngx_http_mcp_create_loc_conf(ngx_conf_t *cf)
     mlcf->tool_rules = NGX_CONF_UNSET_PTR;
     mlcf->max_body_size = NGX_CONF_UNSET_SIZE;
     mlcf->max_list_size = NGX_CONF_UNSET_SIZE;
+    mlcf->methods = NGX_CONF_UNSET_PTR;
+    mlcf->allowed_origins = NGX_CONF_UNSET_PTR;
+    mlcf->protocol_versions = NGX_CONF_UNSET_PTR;
+    mlcf->session_requests = NGX_CONF_UNSET;
     mlcf->jwt_audiences = NGX_CONF_UNSET_PTR;
     mlcf->jwks_refresh = NGX_CONF_UNSET;
     mlcf->jwks_retry = NGX_CONF_UNSET;
@@ -408,6 +464,22 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1024 * 1024);
     ngx_conf_merge_size_value(conf->max_list_size, prev->max_list_size,
                               8 * 1024 * 1024);
+
+    ngx_conf_merge_ptr_value(conf->methods, prev->methods, NULL);
+    ngx_conf_merge_ptr_value(conf->allowed_origins, prev->allowed_origins,
+                             NULL);
+    ngx_conf_merge_ptr_value(conf->protocol_versions,
+                             prev->protocol_versions, NULL);
+    ngx_conf_merge_value(conf->session_requests, prev->session_requests, 0);
+
+    if (conf->methods == NULL) {
+        conf->methods = ngx_http_mcp_patterns(cf, ngx_http_mcp_default_methods,
+                              sizeof(ngx_http_mcp_default_methods)
+                              / sizeof(ngx_str_t));
+        if (conf->methods == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
     ngx_conf_merge_ptr_value(conf->jwt_audiences, prev->jwt_audiences, NULL);
@@ -849,6 +921,103 @@ ngx_http_mcp_identity_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
                            "than %d bytes; use e.g. \"openssl rand -hex 32\"",
                            &value[1], NGX_HTTP_MCP_MIN_SECRET);
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (mlcf->methods != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len - 1, '*'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"mcp_methods\" pattern \"%V\" may have '*' "
+                               "only at its end", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    mlcf->methods = ngx_http_mcp_patterns(cf, &value[1], cf->args->nelts - 1);
+
+    return mlcf->methods ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+static ngx_array_t *
+ngx_http_mcp_patterns(ngx_conf_t *cf, ngx_str_t *names, ngx_uint_t n)
+{
+    ngx_uint_t               i;
+    ngx_array_t             *patterns;
+    ngx_http_mcp_pattern_t  *p;
+
+    patterns = ngx_array_create(cf->pool, n, sizeof(ngx_http_mcp_pattern_t));
+    if (patterns == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        p = ngx_array_push(patterns);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        p->pattern.data = names[i].data;
+        p->pattern.len = names[i].len;
+        p->is_prefix = (names[i].data[names[i].len - 1] == '*');
+
+        if (p->is_prefix) {
+            p->pattern.len--;
+        }
+    }
+
+    return patterns;
+}
+
+
+static char *
+ngx_http_mcp_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t     *value, *s;
+    ngx_uint_t     i;
+    ngx_array_t  **list;
+
+    list = (ngx_array_t **) (p + cmd->offset);
+
+    if (*list != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    *list = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                             sizeof(ngx_str_t));
+    if (*list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(*list);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
     }
 
     return NGX_CONF_OK;

@@ -26,6 +26,13 @@
 #define NGX_HTTP_MCP_JWKS_MAX_SIZE  (256 * 1024)
 
 
+/* a method or tool name, or a prefix when the configuration ended in '*' */
+typedef struct {
+    ngx_http_mcp_span_t        pattern;
+    unsigned                   is_prefix;
+} ngx_http_mcp_pattern_t;
+
+
 /* a worker's parsed keys of one JWKS source */
 typedef struct {
     ngx_http_mcp_jwks_t       *keys;
@@ -60,6 +67,12 @@ typedef struct {
     ngx_http_mcp_signer_t     *identity_signer;
     size_t                     max_body_size;
     size_t                     max_list_size;  /* tools/list response */
+
+    /* Streamable HTTP */
+    ngx_array_t               *methods;        /* ngx_http_mcp_pattern_t */
+    ngx_array_t               *allowed_origins;    /* ngx_str_t */
+    ngx_array_t               *protocol_versions;  /* ngx_str_t */
+    ngx_flag_t                 session_requests;   /* pass GET/DELETE */
 
     /* bearer JWTs: enabled by mcp_jwt_issuer */
     ngx_str_t                  jwt_issuer;
@@ -108,6 +121,14 @@ typedef struct ngx_http_mcp_pending_s  ngx_http_mcp_pending_t;
 typedef struct {
     ngx_http_mcp_state_e       state;
     ngx_int_t                  access_rc;      /* result once DONE */
+
+    /* transport rules: a failure is answered once the id is known */
+    ngx_uint_t                 transport_status;
+    int                        transport_code;
+    const char                *transport_reason;
+    const char                *transport_message;
+    ngx_str_t                  protocol_version;
+    unsigned                   session_request:1;   /* a passed GET/DELETE */
 
     /* credentials as presented, and why they fail (NULL: not yet known) */
     ngx_str_t                  apikey;
@@ -172,6 +193,11 @@ ngx_int_t ngx_http_mcp_apikey_lookup(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 void ngx_http_mcp_apikey_touch(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
+
+/* ngx_http_mcp_transport.c */
+void ngx_http_mcp_transport_check(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+ngx_table_elt_t *ngx_http_mcp_session_header(ngx_http_request_t *r);
 
 /* ngx_http_mcp_jwks.c */
 ngx_int_t ngx_http_mcp_jwt_check(ngx_http_request_t *r,

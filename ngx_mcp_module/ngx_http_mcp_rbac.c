@@ -12,8 +12,6 @@
 
 static int ngx_http_mcp_span_eq(const ngx_http_mcp_span_t *a,
     const unsigned char *data, size_t len);
-static int ngx_http_mcp_rule_matches(const ngx_http_mcp_tool_rule_t *rule,
-    const unsigned char *tool, size_t tool_len);
 
 
 int
@@ -86,7 +84,8 @@ ngx_http_mcp_tool_allowed(const ngx_http_mcp_tool_rule_t *rules,
     size_t  i;
 
     for (i = 0; i < nrules; i++) {
-        if (ngx_http_mcp_rule_matches(&rules[i], tool, tool_len)
+        if (ngx_http_mcp_pattern_match(&rules[i].pattern, rules[i].is_prefix,
+                                       tool, tool_len)
             && ngx_http_mcp_roles_intersect(caller, rules[i].roles,
                                             rules[i].nroles))
         {
@@ -98,16 +97,16 @@ ngx_http_mcp_tool_allowed(const ngx_http_mcp_tool_rule_t *rules,
 }
 
 
-static int
-ngx_http_mcp_rule_matches(const ngx_http_mcp_tool_rule_t *rule,
-    const unsigned char *tool, size_t tool_len)
+int
+ngx_http_mcp_pattern_match(const ngx_http_mcp_span_t *pattern,
+    unsigned is_prefix, const unsigned char *name, size_t len)
 {
-    if (rule->is_prefix) {
-        return tool_len >= rule->pattern.len
-               && memcmp(tool, rule->pattern.data, rule->pattern.len) == 0;
+    if (is_prefix) {
+        return len >= pattern->len
+               && memcmp(name, pattern->data, pattern->len) == 0;
     }
 
-    return ngx_http_mcp_span_eq(&rule->pattern, tool, tool_len);
+    return ngx_http_mcp_span_eq(pattern, name, len);
 }
 
 

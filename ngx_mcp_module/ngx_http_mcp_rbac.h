@@ -49,6 +49,10 @@ int ngx_http_mcp_roles_parse(const unsigned char *csv, size_t len,
 int ngx_http_mcp_roles_intersect(const ngx_http_mcp_roles_t *caller,
     const ngx_http_mcp_span_t *allowed, size_t nallowed);
 
+/* 1 when name is the pattern, or starts with it for a prefix pattern */
+int ngx_http_mcp_pattern_match(const ngx_http_mcp_span_t *pattern,
+    unsigned is_prefix, const unsigned char *name, size_t len);
+
 /* 1 when some rule matching the tool names one of the caller's roles */
 int ngx_http_mcp_tool_allowed(const ngx_http_mcp_tool_rule_t *rules,
     size_t nrules, const unsigned char *tool, size_t tool_len,

@@ -181,3 +181,35 @@ def _listening(port):
             return True
     except OSError:
         return False
+
+
+def test_session_requests_pass_when_configured():
+    """GET (SSE stream) and DELETE (session end) reach the sandbox only with
+    mcp_session_requests pass, and only when authenticated."""
+    d = nginx_dir()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = os.path.join(d, "jwks.json")
+    with open(jwks, "w") as f:
+        json.dump({"keys": [jwk(key, "a")]}, f)
+    port = free_port()
+    aud = f"http://127.0.0.1:{port}/mcp"
+    location = (f"mcp_identity_secret_file {d}/secret; mcp_jwt_issuer https://idp.test/realms/r;"
+                f"mcp_resource {aud}; mcp_jwks_file {jwks}; mcp_session_requests pass;")
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text(d, "", location, port))
+    proc = subprocess.Popen([NGINX_BIN, "-p", d, "-c", conf, "-e", os.path.join(d, "logs", "e")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert eventually(lambda: _listening(port), 10)
+        url = f"http://127.0.0.1:{port}/mcp"
+        good = token(key, "a", aud)
+        for method in ("GET", "DELETE"):
+            assert post(url, b"", key=good, method=method,
+                        headers={"Mcp-Session-Id": "s-1"}).status == 200
+            assert post(url, b"", method=method).status == 401
+        assert post(url, b"", key=good, method="PUT").status == 405
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(timeout=10)

@@ -336,3 +336,30 @@ def test_gateway_redis_user_can_only_read_records(stack, keys):
         assert "NOPERM" in as_gateway(*forbidden), forbidden
     # and the gateway, logged in as that user, authenticates keys
     assert call(stack, keys["analyst"], "ping").status == 200
+
+
+# Streamable HTTP rules -----------------------------------------------------------
+
+def test_foreign_origin_is_refused(stack, keys):
+    resp = call(stack, keys["analyst"], "ping", rpc_id=31,
+                headers={"Origin": "http://evil.example"})
+    assert_rpc_error(resp, 403, -32003, 31)
+    own = f"http://127.0.0.1:{stack.ports['gateway']}"
+    assert call(stack, keys["analyst"], "ping", headers={"Origin": own}).status == 200
+
+
+def test_protocol_version_header(stack, keys):
+    for version in ("2025-06-18", "2025-11-25", "2026-07-28"):
+        resp = call(stack, keys["analyst"], "ping",
+                    headers={"MCP-Protocol-Version": version})
+        assert resp.status == 200, (version, resp.body)
+    resp = call(stack, keys["analyst"], "ping", rpc_id=32,
+                headers={"MCP-Protocol-Version": "1999-01-01"})
+    assert "MCP-Protocol-Version" in assert_rpc_error(resp, 400, -32600, 32)
+
+
+def test_notification_outside_the_method_list_is_refused(stack, keys):
+    # notifications/* is served; a method family that is not, is refused
+    resp = post(stack.gateway_url, {"jsonrpc": "2.0", "method": "resources/updated"},
+                key=keys["analyst"])
+    assert_rpc_error(resp, 403, -32601, None)
