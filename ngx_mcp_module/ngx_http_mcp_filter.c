@@ -3,10 +3,14 @@
  * Copyright (C) ngx_mcp authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * The tools/list response filter: a caller sees exactly the tools its
- * roles let it call.  The sandbox's answer is buffered whole (bounded by
- * mcp_max_list_size), filtered, and sent on as one buffer.  Anything the
- * filter cannot understand is replaced by a JSON-RPC error: fail closed.
+ * Response filters of an MCP endpoint:
+ * - tools/list: a caller sees exactly the tools its roles let it call.
+ *   The sandbox's answer is buffered whole (bounded by mcp_max_list_size),
+ *   filtered, and sent on as one buffer.  Anything the filter cannot
+ *   understand is replaced by a JSON-RPC error: fail closed.
+ * - a sandbox that cannot be reached (nginx's own 502/503/504 page) is
+ *   answered as a JSON-RPC error with the request's id, which an MCP
+ *   client can show, instead of an HTML page it cannot.
  */
 
 
@@ -22,6 +26,10 @@ static ngx_int_t ngx_http_mcp_buffer_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mcp_send_filtered(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 static ngx_uint_t ngx_http_mcp_is_sse(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mcp_upstream_error_header(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
+static ngx_int_t ngx_http_mcp_upstream_error_body(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_chain_t *in);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -52,11 +60,19 @@ ngx_http_mcp_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mcp_module);
 
-    if (ctx == NULL || !ctx->filter_tools_list
-        || ctx->state != NGX_HTTP_MCP_STATE_DONE
-        || ctx->access_rc != NGX_OK
-        || r->headers_out.status != NGX_HTTP_OK)
+    if (ctx == NULL || ctx->state != NGX_HTTP_MCP_STATE_DONE
+        || ctx->access_rc != NGX_OK)
     {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->err_status >= NGX_HTTP_BAD_GATEWAY
+        && r->err_status <= NGX_HTTP_GATEWAY_TIME_OUT)
+    {
+        return ngx_http_mcp_upstream_error_header(r, ctx);
+    }
+
+    if (!ctx->filter_tools_list || r->headers_out.status != NGX_HTTP_OK) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -85,6 +101,10 @@ ngx_http_mcp_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mcp_module);
+
+    if (ctx && ctx->error_body) {
+        return ngx_http_mcp_upstream_error_body(r, ctx, in);
+    }
 
     if (ctx == NULL || !ctx->filter_active) {
         return ngx_http_next_body_filter(r, in);
@@ -229,6 +249,76 @@ ngx_http_mcp_send_filtered(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 
     out.buf = b;
     out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_mcp_upstream_error_header(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx)
+{
+    char  *text;
+
+    ngx_http_mcp_set_decision(ctx, "error", "sandbox_unavailable");
+
+    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id,
+                                       NGX_HTTP_MCP_RPC_UNAVAILABLE,
+                                       "the tool set is unavailable; "
+                                       "retry later");
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->error_body = ngx_create_temp_buf(r->pool, ngx_strlen(text));
+    if (ctx->error_body == NULL) {
+        free(text);
+        return NGX_ERROR;
+    }
+
+    ctx->error_body->last = ngx_cpymem(ctx->error_body->pos, text,
+                                       ngx_strlen(text));
+    free(text);
+
+    ctx->error_body->last_buf = 1;
+    ctx->error_body->last_in_chain = 1;
+
+    r->headers_out.content_length_n = ctx->error_body->last
+                                      - ctx->error_body->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* nginx's HTML page is dropped; the JSON-RPC error goes out at its end */
+
+static ngx_int_t
+ngx_http_mcp_upstream_error_body(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_uint_t   last;
+    ngx_chain_t  out;
+
+    last = 0;
+
+    for ( /* void */ ; in; in = in->next) {
+        in->buf->pos = in->buf->last;
+
+        if (in->buf->last_buf || in->buf->last_in_chain) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    out.buf = ctx->error_body;
+    out.next = NULL;
+    ctx->error_body = NULL;
 
     return ngx_http_next_body_filter(r, &out);
 }

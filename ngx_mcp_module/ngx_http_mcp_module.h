@@ -174,6 +174,7 @@ typedef struct {
     unsigned                   filter_active:1;
     ngx_chain_t               *filter_in;
     size_t                     filter_size;
+    ngx_buf_t                 *error_body;     /* replaces nginx's 50x page */
 } ngx_http_mcp_ctx_t;
 
 

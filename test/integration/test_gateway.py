@@ -363,3 +363,18 @@ def test_notification_outside_the_method_list_is_refused(stack, keys):
     resp = post(stack.gateway_url, {"jsonrpc": "2.0", "method": "resources/updated"},
                 key=keys["analyst"])
     assert_rpc_error(resp, 403, -32601, None)
+
+
+def test_sandbox_down_is_a_json_rpc_error(stack, keys):
+    worker = stack.procs.pop("worker")
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=10)
+    try:
+        resp = call(stack, keys["analyst"], "tools/call",
+                    {"name": "execute_code", "arguments": {"code": "print(1)"}}, rpc_id=41)
+        assert_rpc_error(resp, 502, -32004, 41)
+    finally:
+        stack.start_worker()
+    resp = call(stack, keys["analyst"], "tools/call",
+                {"name": "execute_code", "arguments": {"code": "print(1)"}}, rpc_id=42)
+    assert resp.status == 200 and resp.json()["result"]["content"][0]["text"] == "1\n"
