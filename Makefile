@@ -23,7 +23,7 @@ MODULE_SRCS  := $(ROOT)/config $(wildcard $(ROOT)/ngx_mcp_module/*.[ch])
 
 # Debian packages the build, the demo stack and the tests need
 DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
-                libjansson-dev libhiredis-dev libssl-dev libseccomp-dev \
+                libjansson-dev libyajl-dev libhiredis-dev libssl-dev libseccomp-dev \
                 libmicrohttpd-dev libpython3.11-dev python3.11 \
                 libcmocka-dev python3-pytest python3-jwt python3-cryptography \
                 redis-server redis-tools \
@@ -107,4 +107,4 @@ clean:
 bench: deps build
 	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -qq --no-install-recommends wrk; }
-	$(PYTHON) bench/auth_overhead.py
+	$(PYTHON) bench/gateway.py

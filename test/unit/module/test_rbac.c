@@ -188,9 +188,50 @@ test_filter_json_errors_pass(void **state)
                        "mcp-admin", &removed));
 
     /* a tool without a string name is dropped, not passed */
-    out = filter("{\"result\":{\"tools\":[{\"name\":1},{}]}}", 0,
+    out = filter("{\"result\":{\"tools\":[{\"name\":1},{},"
+                 "{\"name\":{\"a\":\"execute_code\"}},{\"name\":null}]}}", 0,
                  "mcp-admin", &removed);
     assert_string_equal(out, "{\"result\":{\"tools\":[]}}");
+    assert_int_equal(removed, 4);
+    free(out);
+
+    /* the name the client will read is the unescaped one */
+    out = filter("{\"result\":{\"tools\":[{\"name\":\"\\u0065xecute_code\"},"
+                 "{\"name\":\"log_store\"}]}}", 0, "mcp-viewer", &removed);
+    assert_string_equal(out, "{\"result\":{\"tools\":[]}}");
+    free(out);
+
+    out = filter("{\"result\":{\"tools\":[{\"name\":\"\\u0065xecute_code\"}]}}",
+                 0, "mcp-admin", &removed);
+    assert_string_equal(out, "{\"result\":{\"tools\":"
+                             "[{\"name\":\"\\u0065xecute_code\"}]}}");
+    free(out);
+
+    /* whatever would make the client see something else: refused */
+    assert_null(filter("{\"result\":{\"tools\":[{\"name\":\"log_store\","
+                       "\"name\":\"execute_code\"}]}}", 0, "mcp-viewer",
+                       &removed));
+    assert_null(filter("{\"result\":{\"tools\":[]},\"result\":{\"tools\":"
+                       "[{\"name\":\"x\"}]}}", 0, "mcp-viewer", &removed));
+    assert_null(filter("{\"result\":{\"tools\":[],\"tools\":[]}}", 0,
+                       "mcp-viewer", &removed));
+    assert_null(filter("{\"result\":{\"tools\":[\"execute_code\"]}}", 0,
+                       "mcp-admin", &removed));
+    assert_null(filter("{\"result\":{\"tools\":[[]]}}", 0, "mcp-admin",
+                       &removed));
+    assert_null(filter("{\"result\":{\"tools\":[{\"name\":\"a\"}]}} x", 0,
+                       "mcp-admin", &removed));
+
+    /* nested "name" keys (schemas) do not name the tool; order is kept */
+    out = filter("{\"result\":{\"tools\":[{\"inputSchema\":{\"properties\":"
+                 "{\"name\":{\"type\":\"string\"}}},\"name\":\"admin_x\"},"
+                 " {\"name\":\"other\"} , {\"name\":\"get_available_tools\"}]"
+                 ",\"nextCursor\":\"n\"}}", 0, "mcp-admin", &removed);
+    assert_string_equal(out, "{\"result\":{\"tools\":[{\"inputSchema\":"
+                             "{\"properties\":{\"name\":{\"type\":\"string\"}}},"
+                             "\"name\":\"admin_x\"},{\"name\":"
+                             "\"get_available_tools\"}],\"nextCursor\":\"n\"}}");
+    assert_int_equal(removed, 1);
     free(out);
 }
 
@@ -211,12 +252,12 @@ test_filter_sse(void **state)
     assert_non_null(strstr(out, "get_available_tools"));
     free(out);
 
-    /* data split over several lines, CRLF line ends */
+    /* data split over several lines, CRLF line ends: lines are kept */
     out = filter("data: {\"result\":{\"tools\":\r\ndata: "
                  "[{\"name\":\"execute_code\"}]}}\r\n\r\n", 1, "mcp-viewer",
                  &removed);
     assert_non_null(out);
-    assert_string_equal(out, "data: {\"result\":{\"tools\":[]}}\n\n");
+    assert_string_equal(out, "data: {\"result\":{\"tools\":\ndata: []}}\n\n");
     free(out);
 
     assert_null(filter("data: {broken\n\n", 1, "mcp-admin", &removed));

@@ -1,18 +1,24 @@
 #!/usr/bin/python3
-"""Gateway authentication overhead, measured with wrk on loopback.
+"""Gateway overhead, measured with wrk on loopback.
 
 All cases run in one nginx, in one run, against the same trivial upstream
-(an nginx server block answering a fixed JSON-RPC result), with the same
-tools/call body:
+(an nginx server block answering fixed JSON-RPC results):
 
-  (a) bare      proxy_pass, no module
-  (b) apikey    API key, verified identity in the shared cache
-  (c) jwt       JWT, verified token in the shared cache
-  (d) jwt-cold  JWT verified on every request: a second nginx without
-                mcp_auth_cache (the cost of a token's first verification)
+  tools/call (the same body each time)
+  (a) bare proxy_pass, no module
+  (b) API key, verified identity in the shared cache
+  (c) JWT, verified token in the shared cache
+  (d) JWT verified on every request: a second nginx without
+      mcp_auth_cache (the cost of a token's first verification)
+  (e) as (b), plus the JSON audit record (buffered access_log)
 
-Prints requests/s, p50 and p99 latency, and each case as a ratio of (a).
-Not a timed test: run it with `make bench`.
+  tools/list of 500 tools, one connection (latency, not throughput)
+  (f) bare proxy_pass
+  (g) API key, filtered to the 250 tools the caller may call
+
+Prints requests/s, p50 and p99 latency, each tools/call case as a ratio of
+(a), and the p50 the filter adds, (g) - (f).  Not a timed test: run it with
+`make bench`.
 """
 
 import argparse
@@ -30,18 +36,31 @@ sys.path.insert(0, os.path.join(ROOT, "demo"))
 
 from stack import MODULE_SO, NGINX_BIN, Stack, free_port, wait_for_port  # noqa: E402
 
-BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+CALL = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                    "params": {"name": "echo", "arguments": {"text": "hello", "n": 1}}})
+LIST = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+
+
+def tools_list_document(n=500):
+    """A tools/list result of n tools, half of them named allowed_*."""
+    tools = [{"name": f"{'allowed' if i % 2 else 'other'}_{i}",
+              "description": f"Tool number {i}: does one small thing well.",
+              "inputSchema": {"type": "object",
+                              "properties": {"query": {"type": "string"},
+                                             "limit": {"type": "integer"}},
+                              "required": ["query"]}} for i in range(n)]
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}})
 
 ENDPOINT = """
             mcp_endpoint bench;
             mcp_identity_secret_file {state}/identity.secret;
             mcp_allow_roles mcp-log-analyst;
             mcp_tool echo mcp-log-analyst;
+            mcp_tool allowed_* mcp-log-analyst;
             mcp_resource {resource};
             mcp_jwt_issuer {issuer};
             {keys}
-            proxy_pass http://bench_upstream/echo;
+            proxy_pass http://bench_upstream{target};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
 """
@@ -59,6 +78,18 @@ UPSTREAM = """
             default_type application/json;
             return 200 '{{"jsonrpc":"2.0","id":1,"result":{{"content":[]}}}}';
         }}
+
+        # a POST to a static file: 405, redirected as a GET to the file
+        location = /list {{
+            error_page 405 =200 /tools500.json;
+            return 405;
+        }}
+
+        location = /tools500.json {{
+            internal;
+            root {root};
+            default_type application/json;
+        }}
     }}
 """
 
@@ -73,11 +104,11 @@ end
 """
 
 
-def wrk(url, auth, seconds, connections, threads):
+def wrk(url, auth, seconds, connections, threads, body=CALL):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
         script = f.name
-    env = dict(os.environ, BENCH_BODY=BODY, BENCH_AUTH=auth or "")
+    env = dict(os.environ, BENCH_BODY=body, BENCH_AUTH=auth or "")
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
            "--latency", "-s", script, url]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
@@ -87,6 +118,17 @@ def wrk(url, auth, seconds, connections, threads):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"]),
             "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def check_filter(url, key):
+    """The filtered case really filters: 250 of 500 tools come back."""
+    req = urllib.request.Request(url, data=LIST.encode(), method="POST",
+                                 headers={"Authorization": "Bearer " + key,
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        tools = json.load(resp)["result"]["tools"]
+    if len(tools) != 250 or not all(t["name"].startswith("allowed_") for t in tools):
+        raise SystemExit(f"the filter returned {len(tools)} tools, not the 250 allowed")
 
 
 def to_ms(text):
@@ -119,7 +161,7 @@ http {{
         listen 127.0.0.1:{port};
         location = /bench/mcp {{
             {ENDPOINT.format(state=stack.state, resource=resource, issuer=stack.issuer,
-                             keys=f"mcp_jwks_file {jwks_path};")}
+                             keys=f"mcp_jwks_file {jwks_path};", target="/echo")}
         }}
     }}
 }}
@@ -144,9 +186,16 @@ def main():
     args = parser.parse_args()
 
     upstream_port = free_port()
-    stack = Stack(apikey_ttl=300, extra_http=UPSTREAM.format(port=upstream_port))
+    static = tempfile.mkdtemp(prefix="ngx-mcp-bench-static-")
+    os.chmod(static, 0o755)
+    with open(os.path.join(static, "tools500.json"), "w") as f:
+        f.write(tools_list_document())
+    os.chmod(os.path.join(static, "tools500.json"), 0o644)
+    stack = Stack(apikey_ttl=300, extra_http=UPSTREAM.format(port=upstream_port, root=static))
     origin = stack.gateway_url.rsplit("/mcp/", 1)[0]      # ports are chosen already
     stack.extra_audiences.append(origin + "/bench/mcp")
+    endpoint = dict(state=stack.state, resource=origin + "/bench/mcp", issuer=stack.issuer,
+                    keys="mcp_jwks_uri /_mcp/jwks;")
     stack.extra["extra_server"] = f"""
         location = /bench/bare {{
             proxy_pass http://bench_upstream/echo;
@@ -154,9 +203,23 @@ def main():
             proxy_set_header Connection "";
         }}
 
+        location = /bench/bare-list {{
+            proxy_pass http://bench_upstream/list;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+
         location = /bench/mcp {{
-            {ENDPOINT.format(state=stack.state, resource=origin + "/bench/mcp",
-                             issuer=stack.issuer, keys="mcp_jwks_uri /_mcp/jwks;")}
+            {ENDPOINT.format(target="/echo", **endpoint)}
+        }}
+
+        location = /bench/mcp-audit {{
+            access_log {stack.path('logs', 'bench-audit.log')} mcp_audit buffer=64k flush=1s;
+            {ENDPOINT.format(target="/echo", **endpoint)}
+        }}
+
+        location = /bench/mcp-list {{
+            {ENDPOINT.format(target="/list", **endpoint)}
         }}
 """
     with stack:
@@ -168,25 +231,38 @@ def main():
             open(jwks_path, "wb").write(r.read())
         cold, cold_url = cold_nginx(stack, upstream_port, jwks_path)
         try:
-            cases = [("(a) bare proxy_pass", origin + "/bench/bare", None),
-                     ("(b) API key, cached", origin + "/bench/mcp", "Bearer " + key),
-                     ("(c) JWT, cached", origin + "/bench/mcp", "Bearer " + token),
-                     ("(d) JWT, verified every request", cold_url, "Bearer " + token)]
-            for _, url, auth in cases:          # warm up connections and caches
-                wrk(url, auth, 1, args.connections, args.threads)
-            results = [(name, wrk(url, auth, args.seconds, args.connections, args.threads))
-                       for name, url, auth in cases]
+            c = args.connections
+            cases = [("(a) bare proxy_pass", origin + "/bench/bare", None, CALL, c),
+                     ("(b) API key, cached", origin + "/bench/mcp", "Bearer " + key, CALL, c),
+                     ("(c) JWT, cached", origin + "/bench/mcp", "Bearer " + token, CALL, c),
+                     ("(d) JWT, verified every request", cold_url, "Bearer " + token,
+                      CALL, c),
+                     ("(e) API key, cached, audited", origin + "/bench/mcp-audit",
+                      "Bearer " + key, CALL, c),
+                     ("(f) tools/list 500, bare, 1 conn", origin + "/bench/bare-list",
+                      None, LIST, 1),
+                     ("(g) tools/list 500, filtered, 1 conn", origin + "/bench/mcp-list",
+                      "Bearer " + key, LIST, 1)]
+            for _, url, auth, body, conns in cases:     # warm up connections and caches
+                wrk(url, auth, 1, conns, args.threads, body)
+            results = [(name, wrk(url, auth, args.seconds, conns, args.threads, body))
+                       for name, url, auth, body, conns in cases]
+            check_filter(origin + "/bench/mcp-list", key)
         finally:
             cold.send_signal(signal.SIGQUIT)
             cold.wait(timeout=10)
 
     base = results[0][1]["rps"]
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, POST tools/call "
-          f"({len(BODY)} bytes), nginx 2 workers, {os.cpu_count()} cores, loopback\n")
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s on loopback, "
+          f"nginx 2 workers, {os.cpu_count()} cores; tools/call body {len(CALL)} bytes, "
+          f"tools/list answer {len(tools_list_document())} bytes\n")
     print(f"{'case':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs (a)':>7} {'non-2xx':>8}")
-    for name, r in results:
+    for i, (name, r) in enumerate(results):
+        ratio = f"{r['rps'] / base:7.1%}" if i < 5 else f"{'':7}"
         print(f"{name:34} {r['rps']:10.0f} {r['p50']:8.3f} {r['p99']:8.3f} "
-              f"{r['rps'] / base:7.1%} {r['non2xx']:8d}")
+              f"{ratio} {r['non2xx']:8d}")
+    added = results[6][1]["p50"] - results[5][1]["p50"]
+    print(f"\ntools/list filtering adds {added:.3f} ms at p50 (g - f)")
     bad = [name for name, r in results if r["non2xx"]]
     if bad:
         print(f"\nnon-2xx answers in: {', '.join(bad)} (the figures above are not valid)")
