@@ -42,8 +42,8 @@ static ngx_int_t ngx_http_mcp_cached_identity(ngx_http_request_t *r,
     ngx_http_mcp_cached_t *cached);
 static ngx_int_t ngx_http_mcp_authorize(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
-static void ngx_http_mcp_remember_apikey(ngx_http_request_t *r,
-    ngx_http_mcp_ctx_t *ctx, const char *reason);
+static void ngx_http_mcp_remember(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, const char *reason, time_t valid_until);
 static ngx_int_t ngx_http_mcp_admit(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
 static const char *ngx_http_mcp_check_apikey(ngx_http_mcp_ctx_t *ctx);
@@ -579,16 +579,40 @@ ngx_http_mcp_jwt_step(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
 
 /*
- * Caches a verified token until its exp, and a refused one briefly; not a
- * refusal that time or a key refresh can undo (not yet valid, unknown
- * key), nor one caused by memory.
+ * Caches a token's verdict: a verified one until its exp, a refused one
+ * briefly -- but not a refusal that time or a key refresh can undo (not
+ * yet valid, unknown key), nor one caused by memory.
  */
 
 static void
 ngx_http_mcp_remember_jwt(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 {
+    const char  *reason;
+
+    reason = ctx->auth_error;
+
+    if (reason
+        && (ngx_strcmp(reason, "unknown_kid") == 0
+            || ngx_strcmp(reason, "not_yet_valid") == 0
+            || ngx_strcmp(reason, "no_memory") == 0))
+    {
+        return;
+    }
+
+    ngx_http_mcp_remember(r, ctx, reason, ctx->jwt_exp);
+}
+
+
+/*
+ * Puts a verdict in the shared cache: an identity (ctx->user, roles and
+ * subject) until valid_until, a refusal for the cache's negative_ttl.
+ */
+
+static void
+ngx_http_mcp_remember(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    const char *reason, time_t valid_until)
+{
     time_t                     expires;
-    const char                *reason;
     ngx_http_mcp_cached_t      entry;
     ngx_http_mcp_main_conf_t  *mmcf;
 
@@ -599,16 +623,8 @@ ngx_http_mcp_remember_jwt(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
     }
 
     ngx_memzero(&entry, sizeof(ngx_http_mcp_cached_t));
-    reason = ctx->auth_error;
 
     if (reason) {
-        if (ngx_strcmp(reason, "unknown_kid") == 0
-            || ngx_strcmp(reason, "not_yet_valid") == 0
-            || ngx_strcmp(reason, "no_memory") == 0)
-        {
-            return;
-        }
-
         entry.refused = 1;
         entry.reason.data = (u_char *) reason;
         entry.reason.len = ngx_strlen(reason) + 1;   /* kept with its NUL */
@@ -618,7 +634,7 @@ ngx_http_mcp_remember_jwt(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
         entry.user = ctx->user;
         entry.roles = ctx->roles;
         entry.subject = ctx->subject;
-        expires = ctx->jwt_exp;
+        expires = valid_until;
     }
 
     ngx_http_mcp_cache_put(&mmcf->cache, ctx->digest, &entry, expires,
@@ -630,7 +646,9 @@ static ngx_int_t
 ngx_http_mcp_authorize(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
 {
-    const char  *reason;
+    time_t                     valid_until;
+    const char                *reason;
+    ngx_http_mcp_main_conf_t  *mmcf;
 
     if (ctx->lookup == NGX_HTTP_MCP_LOOKUP_UNAVAILABLE) {
         ngx_http_mcp_set_decision(ctx, "error", "auth_backend_unavailable");
@@ -645,60 +663,31 @@ ngx_http_mcp_authorize(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
     reason = ngx_http_mcp_check_apikey(ctx);
 
-    ngx_http_mcp_remember_apikey(r, ctx, reason);
+    if (reason == NULL) {
+        ctx->user = ctx->record_user;
+        ctx->roles = ctx->record_roles;
+    }
+
+    /*
+     * Redis's verdict is cached: a valid key for the cache's ttl (never
+     * past the key's own expiry), so revocation takes effect within it; a
+     * refused key briefly, so a flood of bad keys is not one of lookups.
+     */
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
+    valid_until = ngx_time() + mmcf->cache.ttl;
+
+    if (ctx->record_expires && ctx->record_expires < valid_until) {
+        valid_until = ctx->record_expires;
+    }
+
+    ngx_http_mcp_remember(r, ctx, reason, valid_until);
 
     if (reason) {
         return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED, reason,
                                       "invalid credentials");
     }
 
-    ctx->user = ctx->record_user;
-    ctx->roles = ctx->record_roles;
-
     return ngx_http_mcp_admit(r, ctx, mlcf);
-}
-
-
-/*
- * Caches Redis's verdict: a valid key for the cache's ttl (never past the
- * key's own expiry), a refused one briefly, so a flood of bad keys does
- * not become a flood of lookups.  Revocation takes effect within the ttl.
- */
-
-static void
-ngx_http_mcp_remember_apikey(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
-    const char *reason)
-{
-    time_t                     expires;
-    ngx_http_mcp_cached_t      entry;
-    ngx_http_mcp_main_conf_t  *mmcf;
-
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
-
-    if (mmcf->cache.shm_zone == NULL) {
-        return;
-    }
-
-    ngx_memzero(&entry, sizeof(ngx_http_mcp_cached_t));
-
-    if (reason) {
-        entry.refused = 1;
-        entry.reason.data = (u_char *) reason;
-        entry.reason.len = ngx_strlen(reason) + 1;   /* kept with its NUL */
-        expires = ngx_time() + mmcf->cache.negative_ttl;
-
-    } else {
-        entry.user = ctx->record_user;
-        entry.roles = ctx->record_roles;
-        expires = ngx_time() + mmcf->cache.ttl;
-
-        if (ctx->record_expires && ctx->record_expires < expires) {
-            expires = ctx->record_expires;
-        }
-    }
-
-    ngx_http_mcp_cache_put(&mmcf->cache, ctx->digest, &entry, expires,
-                           r->connection->log);
 }
 
 
@@ -788,6 +777,19 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     if (ctx->session_request) {
         ngx_str_set(&ctx->method, "(session)");
         goto allow;
+    }
+
+    /* a call labelled with one tool must not invoke another */
+    rc = ngx_http_mcp_transport_mirrors(r, ctx);
+    if (rc != NGX_OK) {
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_mcp_set_decision(ctx, "deny", "header_mismatch");
+        return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       NGX_HTTP_MCP_RPC_HEADER_MISMATCH,
+                                       ctx->transport_message);
     }
 
     if (rpc->method && !ngx_http_mcp_method_allowed(mlcf, rpc->method)) {
@@ -951,7 +953,8 @@ ngx_http_mcp_send_error(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_str_t     retry;
     ngx_chain_t   out;
 
-    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id, code, message);
+    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id, code, message,
+                                       ctx->error_data);
     if (text == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1036,4 +1039,8 @@ ngx_http_mcp_ctx_cleanup(void *data)
     ngx_http_mcp_ctx_t  *ctx = data;
 
     ngx_http_mcp_rpc_free(&ctx->rpc);
+
+    if (ctx->error_data) {
+        json_decref(ctx->error_data);
+    }
 }

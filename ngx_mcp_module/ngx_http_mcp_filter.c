@@ -225,7 +225,7 @@ ngx_http_mcp_send_filtered(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
         text = ngx_http_mcp_rpc_error_body(ctx->rpc.id,
                                            NGX_HTTP_MCP_RPC_INTERNAL_ERROR,
                                            "the tool set returned an "
-                                           "invalid tools list");
+                                           "invalid tools list", NULL);
         if (text == NULL) {
             return NGX_ERROR;
         }
@@ -265,7 +265,7 @@ ngx_http_mcp_upstream_error_header(ngx_http_request_t *r,
     text = ngx_http_mcp_rpc_error_body(ctx->rpc.id,
                                        NGX_HTTP_MCP_RPC_UNAVAILABLE,
                                        "the tool set is unavailable; "
-                                       "retry later");
+                                       "retry later", NULL);
     if (text == NULL) {
         return NGX_ERROR;
     }

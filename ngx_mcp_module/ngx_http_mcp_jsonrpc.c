@@ -17,6 +17,8 @@ static int ngx_http_mcp_rpc_valid_id(const json_t *id);
 static int ngx_http_mcp_rpc_parse_tool_call(ngx_http_mcp_rpc_t *rpc,
     json_t *params);
 static int ngx_http_mcp_rpc_hash_arguments(ngx_http_mcp_rpc_t *rpc);
+static void ngx_http_mcp_rpc_parse_mirrored(ngx_http_mcp_rpc_t *rpc,
+    json_t *params);
 
 
 int
@@ -100,11 +102,44 @@ ngx_http_mcp_rpc_parse(const char *buf, size_t len, ngx_http_mcp_rpc_t *rpc)
                                         "\"params\" must be an object");
     }
 
+    ngx_http_mcp_rpc_parse_mirrored(rpc, params);
+
     if (strcmp(rpc->method, "tools/call") == 0) {
         return ngx_http_mcp_rpc_parse_tool_call(rpc, params);
     }
 
     return 0;
+}
+
+
+/* the body fields that 2026-07-28 mirrors into HTTP headers */
+
+static void
+ngx_http_mcp_rpc_parse_mirrored(ngx_http_mcp_rpc_t *rpc, json_t *params)
+{
+    json_t  *meta, *name;
+
+    meta = params ? json_object_get(params, "_meta") : NULL;
+    rpc->meta_version = json_string_value(
+        json_object_get(meta, "io.modelcontextprotocol/protocolVersion"));
+
+    if (params == NULL) {
+        return;
+    }
+
+    if (strcmp(rpc->method, "tools/call") == 0
+        || strcmp(rpc->method, "prompts/get") == 0)
+    {
+        name = json_object_get(params, "name");
+
+    } else if (strcmp(rpc->method, "resources/read") == 0) {
+        name = json_object_get(params, "uri");
+
+    } else {
+        return;
+    }
+
+    rpc->name = json_string_value(name);
 }
 
 
@@ -205,15 +240,17 @@ ngx_http_mcp_rpc_id_text(const ngx_http_mcp_rpc_t *rpc)
 
 
 char *
-ngx_http_mcp_rpc_error_body(const json_t *id, int code, const char *message)
+ngx_http_mcp_rpc_error_body(const json_t *id, int code, const char *message,
+    const json_t *data)
 {
     char    *text;
     json_t  *body;
 
-    body = json_pack("{s:s, s:O?, s:{s:i, s:s}}",
+    body = json_pack("{s:s, s:O?, s:{s:i, s:s, s:O*}}",
                      "jsonrpc", "2.0",
                      "id", id,
-                     "error", "code", code, "message", message);
+                     "error", "code", code, "message", message,
+                     "data", data);
     if (body == NULL) {
         return NULL;
     }

@@ -24,6 +24,8 @@
 #define NGX_HTTP_MCP_RPC_UNAUTHORIZED      -32001
 #define NGX_HTTP_MCP_RPC_FORBIDDEN         -32003
 #define NGX_HTTP_MCP_RPC_UNAVAILABLE       -32004
+#define NGX_HTTP_MCP_RPC_HEADER_MISMATCH   -32020
+#define NGX_HTTP_MCP_RPC_UNSUPPORTED_VERSION  -32022
 
 
 typedef enum {
@@ -43,6 +45,10 @@ typedef struct {
     json_t                   *id;         /* borrowed from root, or NULL */
     const char               *method;     /* borrowed from root, or NULL */
     const char               *tool;       /* params.name of tools/call */
+    const char               *name;       /* what Mcp-Name mirrors: tool or
+                                             prompt name, resource URI */
+    const char               *meta_version;  /* params._meta protocol
+                                                version (2026-07-28) */
     json_t                   *arguments;  /* params.arguments, borrowed */
 
     /* compact, key-sorted serialisation of the tool arguments */
@@ -63,9 +69,12 @@ void ngx_http_mcp_rpc_free(ngx_http_mcp_rpc_t *rpc);
 /* The id as compact JSON text ("null" when absent); malloc()ed. */
 char *ngx_http_mcp_rpc_id_text(const ngx_http_mcp_rpc_t *rpc);
 
-/* {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..}}, malloc()ed */
+/*
+ * {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..[,"data":..]}},
+ * malloc()ed; id and data may be NULL
+ */
 char *ngx_http_mcp_rpc_error_body(const json_t *id, int code,
-    const char *message);
+    const char *message, const json_t *data);
 
 
 #endif /* _NGX_HTTP_MCP_JSONRPC_H_INCLUDED_ */

@@ -127,6 +127,7 @@ typedef struct {
     int                        transport_code;
     const char                *transport_reason;
     const char                *transport_message;
+    json_t                    *error_data;     /* "data" of the error */
     ngx_str_t                  protocol_version;
     unsigned                   session_request:1;   /* a passed GET/DELETE */
 
@@ -198,6 +199,8 @@ void ngx_http_mcp_apikey_touch(ngx_http_request_t *r,
 /* ngx_http_mcp_transport.c */
 void ngx_http_mcp_transport_check(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+ngx_int_t ngx_http_mcp_transport_mirrors(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_mcp_session_header(ngx_http_request_t *r);
 
 /* ngx_http_mcp_jwks.c */

@@ -54,6 +54,10 @@ ngx_http_mcp_filter_tools_list(const char *body, size_t len, int sse,
 #define NGX_HTTP_MCP_KEY_RESULT  1
 #define NGX_HTTP_MCP_KEY_TOOLS   2
 #define NGX_HTTP_MCP_KEY_NAME    3
+#define NGX_HTTP_MCP_KEY_SCOPE   4
+
+#define NGX_HTTP_MCP_PRIVATE        "\"private\""
+#define NGX_HTTP_MCP_PRIVATE_SCOPE  "\"cacheScope\":\"private\","
 
 
 typedef struct {
@@ -75,15 +79,41 @@ typedef struct {
     size_t                       array_start;   /* after '[' */
     size_t                       array_end;     /* at ']' */
     size_t                       tool_start;
+    size_t                       result_open;   /* after the result's '{' */
+    size_t                       scope_key_end; /* after "cacheScope" */
+    ngx_http_mcp_span_pos_t      scope;         /* its value, if any */
+    unsigned                     cacheable:1;   /* ttlMs or resultType */
     ngx_http_mcp_span_pos_t     *keep;
     size_t                       nkeep;
     size_t                       cap;
 } ngx_http_mcp_scan_t;
 
 
+/* the value of cacheScope: from after its key's ':' to the current token */
+
+static void
+ngx_http_mcp_scan_scope(ngx_http_mcp_scan_t *sc)
+{
+    const char  *p;
+
+    p = sc->filter->body + sc->scope_key_end;
+
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':') {
+        p++;
+    }
+
+    sc->scope.start = p - sc->filter->body;
+    sc->scope.end = yajl_get_bytes_consumed(sc->yajl);
+}
+
+
 static int
 ngx_http_mcp_scan_scalar(ngx_http_mcp_scan_t *sc)
 {
+    if (sc->depth == 2 && sc->key[1] == NGX_HTTP_MCP_KEY_SCOPE) {
+        ngx_http_mcp_scan_scope(sc);
+    }
+
     /* a tool that is not an object, or a tools member that is no array */
     if ((sc->in_tools && sc->depth == 3)
         || (sc->depth == 2 && sc->key[1] == NGX_HTTP_MCP_KEY_TOOLS))
@@ -170,6 +200,22 @@ ngx_http_mcp_scan_map_key(void *ctx, const unsigned char *key, size_t len)
             return 0;
         }
 
+    } else if (sc->depth == 2 && sc->key[0] == NGX_HTTP_MCP_KEY_RESULT
+               && ngx_http_mcp_key_is("cacheScope"))
+    {
+        kind = NGX_HTTP_MCP_KEY_SCOPE;
+        sc->scope_key_end = yajl_get_bytes_consumed(sc->yajl);
+
+        if (sc->scope.end) {
+            return 0;           /* two scopes */
+        }
+
+    } else if (sc->depth == 2 && sc->key[0] == NGX_HTTP_MCP_KEY_RESULT
+               && (ngx_http_mcp_key_is("ttlMs")
+                   || ngx_http_mcp_key_is("resultType")))
+    {
+        sc->cacheable = 1;
+
     } else if (sc->in_tools && sc->depth == 4
                && ngx_http_mcp_key_is("name"))
     {
@@ -195,8 +241,14 @@ ngx_http_mcp_scan_start_map(void *ctx)
 {
     ngx_http_mcp_scan_t  *sc = ctx;
 
-    if (sc->depth == 2 && sc->key[1] == NGX_HTTP_MCP_KEY_TOOLS) {
-        return 0;               /* "tools" must be an array */
+    if (sc->depth == 2 && (sc->key[1] == NGX_HTTP_MCP_KEY_TOOLS
+                           || sc->key[1] == NGX_HTTP_MCP_KEY_SCOPE))
+    {
+        return 0;               /* "tools" must be an array; a scope, a word */
+    }
+
+    if (sc->depth == 1 && sc->key[0] == NGX_HTTP_MCP_KEY_RESULT) {
+        sc->result_open = yajl_get_bytes_consumed(sc->yajl);
     }
 
     if (sc->in_tools && sc->depth == 3) {
@@ -256,8 +308,10 @@ ngx_http_mcp_scan_start_array(void *ctx)
 {
     ngx_http_mcp_scan_t  *sc = ctx;
 
-    if (sc->in_tools && sc->depth == 3) {
-        return 0;               /* a tool must be an object */
+    if ((sc->in_tools && sc->depth == 3)
+        || (sc->depth == 2 && sc->key[1] == NGX_HTTP_MCP_KEY_SCOPE))
+    {
+        return 0;               /* a tool must be an object; a scope, a word */
     }
 
     if (sc->depth == 2 && sc->key[1] == NGX_HTTP_MCP_KEY_TOOLS) {
@@ -307,13 +361,14 @@ ngx_http_mcp_filter_json(const char *body, size_t len,
     ngx_http_mcp_list_filter_t *f, size_t *out_len)
 {
     char                *out;
-    size_t               i;
+    size_t               i, pos;
     yajl_status          rc;
     ngx_http_mcp_out_t   o;
     ngx_http_mcp_scan_t  sc;
 
     memset(&sc, 0, sizeof(sc));
     sc.filter = f;
+    f->body = body;
 
     sc.yajl = yajl_alloc(&ngx_http_mcp_scan_callbacks, NULL, &sc);
     if (sc.yajl == NULL) {
@@ -344,7 +399,38 @@ ngx_http_mcp_filter_json(const char *body, size_t len,
         goto done;
     }
 
-    if (ngx_http_mcp_out_add(&o, body, sc.array_start) != 0) {
+    /*
+     * The edits, in the order they stand in the body: the tools array
+     * cut to the allowed tools, and the list made private to this caller
+     * (cacheScope "public" would let a shared cache hand one user's list
+     * to another; 2026-07-28 caching rules).
+     */
+    pos = 0;
+
+    if (sc.scope.end == 0 && sc.cacheable) {
+        if (ngx_http_mcp_out_add(&o, body, sc.result_open) != 0
+            || ngx_http_mcp_out_add(&o, NGX_HTTP_MCP_PRIVATE_SCOPE,
+                                    sizeof(NGX_HTTP_MCP_PRIVATE_SCOPE) - 1)
+               != 0)
+        {
+            goto done;
+        }
+
+        pos = sc.result_open;
+    }
+
+    if (sc.scope.end && sc.scope.end <= sc.array_start) {
+        if (ngx_http_mcp_out_add(&o, body, sc.scope.start) != 0
+            || ngx_http_mcp_out_add(&o, NGX_HTTP_MCP_PRIVATE,
+                                    sizeof(NGX_HTTP_MCP_PRIVATE) - 1) != 0)
+        {
+            goto done;
+        }
+
+        pos = sc.scope.end;
+    }
+
+    if (ngx_http_mcp_out_add(&o, body + pos, sc.array_start - pos) != 0) {
         goto done;
     }
 
@@ -357,9 +443,20 @@ ngx_http_mcp_filter_json(const char *body, size_t len,
         }
     }
 
-    if (ngx_http_mcp_out_add(&o, body + sc.array_end, len - sc.array_end)
-        != 0)
-    {
+    pos = sc.array_end;
+
+    if (sc.scope.end > sc.array_end) {
+        if (ngx_http_mcp_out_add(&o, body + pos, sc.scope.start - pos) != 0
+            || ngx_http_mcp_out_add(&o, NGX_HTTP_MCP_PRIVATE,
+                                    sizeof(NGX_HTTP_MCP_PRIVATE) - 1) != 0)
+        {
+            goto done;
+        }
+
+        pos = sc.scope.end;
+    }
+
+    if (ngx_http_mcp_out_add(&o, body + pos, len - pos) != 0) {
         goto done;
     }
 

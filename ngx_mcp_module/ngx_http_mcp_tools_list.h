@@ -22,6 +22,7 @@ typedef struct {
     size_t                           nrules;
     const ngx_http_mcp_roles_t      *caller;
     size_t                           removed;   /* out: tools dropped */
+    const char                      *body;      /* being filtered */
 } ngx_http_mcp_list_filter_t;
 
 

@@ -19,6 +19,10 @@ static ngx_table_elt_t *ngx_http_mcp_find_header(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_mcp_in_list(ngx_array_t *list, ngx_str_t *value);
 static void ngx_http_mcp_transport_fail(ngx_http_mcp_ctx_t *ctx,
     ngx_uint_t status, int code, const char *reason, const char *message);
+static json_t *ngx_http_mcp_versions_data(ngx_http_mcp_loc_conf_t *mlcf,
+    ngx_str_t *requested);
+static ngx_int_t ngx_http_mcp_mirror_matches(ngx_http_request_t *r,
+    ngx_table_elt_t *h, const char *body_value);
 
 
 /* the protocol revisions served when mcp_protocol_versions is not set */
@@ -74,9 +78,11 @@ ngx_http_mcp_transport_check(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
         if (!known) {
             ngx_http_mcp_transport_fail(ctx, NGX_HTTP_BAD_REQUEST,
-                                        NGX_HTTP_MCP_RPC_INVALID_REQUEST,
+                                        NGX_HTTP_MCP_RPC_UNSUPPORTED_VERSION,
                                         "unsupported_protocol_version",
-                                        "Unsupported MCP-Protocol-Version");
+                                        "Unsupported protocol version "
+                                        "(MCP-Protocol-Version)");
+            ctx->error_data = ngx_http_mcp_versions_data(mlcf, &h->value);
             return;
         }
     }
@@ -97,6 +103,157 @@ ngx_http_mcp_transport_check(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
                                 "method_not_allowed",
                                 "this endpoint takes JSON-RPC messages by "
                                 "POST only");
+}
+
+
+/*
+ * 2026-07-28 mirrors the method (Mcp-Method) and the tool, prompt or
+ * resource (Mcp-Name) in headers, so that they can route without reading
+ * the body.  Whatever a header says must be what the body says: a header
+ * that disagrees is refused (-32020), as is a stateless request without
+ * them.  Returns NGX_OK, NGX_DECLINED (refused, message in ctx), or
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_mcp_transport_mirrors(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           stateless, named;
+    ngx_table_elt_t     *method, *name;
+    ngx_http_mcp_rpc_t  *rpc;
+
+    rpc = &ctx->rpc;
+
+    stateless = ctx->protocol_version.len == sizeof("2026-07-28") - 1
+                && ngx_strncmp(ctx->protocol_version.data, "2026-07-28",
+                               ctx->protocol_version.len) == 0;
+
+    method = ngx_http_mcp_find_header(r, "Mcp-Method",
+                                      sizeof("Mcp-Method") - 1);
+    name = ngx_http_mcp_find_header(r, "Mcp-Name", sizeof("Mcp-Name") - 1);
+
+    named = rpc->method
+            && (ngx_strcmp(rpc->method, "tools/call") == 0
+                || ngx_strcmp(rpc->method, "prompts/get") == 0
+                || ngx_strcmp(rpc->method, "resources/read") == 0);
+
+    if (stateless && rpc->kind == NGX_HTTP_MCP_MSG_REQUEST) {
+        if (method == NULL) {
+            ctx->transport_message = "Header mismatch: Mcp-Method is "
+                                     "missing";
+            return NGX_DECLINED;
+        }
+
+        if (named && name == NULL) {
+            ctx->transport_message = "Header mismatch: Mcp-Name is missing";
+            return NGX_DECLINED;
+        }
+
+        if (rpc->meta_version
+            && ngx_strcmp(rpc->meta_version, "2026-07-28") != 0)
+        {
+            ctx->transport_message = "Header mismatch: MCP-Protocol-Version "
+                                     "differs from _meta";
+            return NGX_DECLINED;
+        }
+    }
+
+    if (method) {
+        rc = ngx_http_mcp_mirror_matches(r, method, rpc->method);
+        if (rc != NGX_OK) {
+            ctx->transport_message = "Header mismatch: Mcp-Method differs "
+                                     "from the request body";
+            return rc;
+        }
+    }
+
+    if (name) {
+        rc = ngx_http_mcp_mirror_matches(r, name, named ? rpc->name : NULL);
+        if (rc != NGX_OK) {
+            ctx->transport_message = "Header mismatch: Mcp-Name differs "
+                                     "from the request body";
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* values outside visible ASCII travel as =?base64?...?= (2026-07-28) */
+
+static ngx_int_t
+ngx_http_mcp_mirror_matches(ngx_http_request_t *r, ngx_table_elt_t *h,
+    const char *body_value)
+{
+    ngx_str_t  value, encoded;
+
+    if (body_value == NULL) {
+        return NGX_DECLINED;
+    }
+
+    value = h->value;
+
+    /* the shortest wrapped value: "=?base64?" + "?=" */
+    if (value.len >= 11
+        && ngx_strncmp(value.data, "=?base64?", 9) == 0
+        && ngx_strncmp(value.data + value.len - 2, "?=", 2) == 0)
+    {
+        encoded.data = value.data + 9;
+        encoded.len = value.len - 11;
+
+        value.data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(
+                                              encoded.len));
+        if (value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (encoded.len % 4 || ngx_decode_base64(&value, &encoded) != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (value.len != ngx_strlen(body_value)
+        || ngx_strncmp(value.data, body_value, value.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static json_t *
+ngx_http_mcp_versions_data(ngx_http_mcp_loc_conf_t *mlcf, ngx_str_t *requested)
+{
+    ngx_str_t   *v;
+    json_t      *data, *supported;
+    ngx_uint_t   i, n;
+
+    if (mlcf->protocol_versions) {
+        v = mlcf->protocol_versions->elts;
+        n = mlcf->protocol_versions->nelts;
+
+    } else {
+        v = ngx_http_mcp_default_versions;
+        n = sizeof(ngx_http_mcp_default_versions) / sizeof(ngx_str_t);
+    }
+
+    supported = json_array();
+
+    for (i = 0; i < n; i++) {
+        json_array_append_new(supported,
+                              json_stringn((const char *) v[i].data,
+                                           v[i].len));
+    }
+
+    data = json_pack("{s:o, s:s%}", "supported", supported,
+                     "requested", (const char *) requested->data,
+                     requested->len);
+
+    return data;
 }
 
 

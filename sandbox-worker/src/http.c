@@ -174,7 +174,7 @@ sw_mcp_post(sw_http_t *h, struct MHD_Connection *conn, sw_req_t *req)
     }
 
     sw_mcp_handle(h->mcp, req->body ? req->body : "", req->len, id.user,
-                  &reply);
+                  sw_hdr(conn, "MCP-Protocol-Version"), &reply);
     status = (unsigned int) reply.status;
     return sw_send(conn, status, "application/json", reply.body, &reply);
 }

@@ -17,11 +17,22 @@
 #define SW_RPC_INVALID_PARAMS   -32602
 #define SW_RPC_INTERNAL         -32603
 #define SW_RPC_SERVER_BUSY      -32000
+#define SW_RPC_UNSUPPORTED_VERSION -32022
 
+/* the session-based revisions, negotiated by initialize */
 static const char *const sw_protocol_versions[] = {
     "2025-06-18", "2025-11-25"
 };
 #define SW_PROTOCOL_DEFAULT "2025-11-25"
+
+/* the stateless revision: every request names it in _meta */
+#define SW_PROTOCOL_STATELESS "2026-07-28"
+#define SW_META_VERSION       "io.modelcontextprotocol/protocolVersion"
+#define SW_META_CAPABILITIES  "io.modelcontextprotocol/clientCapabilities"
+#define SW_META_SERVER_INFO   "io.modelcontextprotocol/serverInfo"
+
+/* how long a client may keep tools/list and server/discover answers */
+#define SW_LIST_TTL_MS        60000
 
 int
 sw_mcp_load_tools(sw_mcp_t *mcp, const char *toolset_dir, char *err,
@@ -125,6 +136,69 @@ sw_initialize(json_t *id, json_t *params, sw_reply_t *r, sw_mcp_t *mcp)
                                      "capabilities", "tools", "listChanged", 0,
                                      "serverInfo", "name", mcp->server_name,
                                      "version", SW_VERSION));
+}
+
+/* every revision this server speaks, for server/discover and errors */
+static json_t *
+sw_supported_versions(void)
+{
+    return json_pack("[s,s,s]", sw_protocol_versions[0],
+                     sw_protocol_versions[1], SW_PROTOCOL_STATELESS);
+}
+
+static json_t *
+sw_server_info(sw_mcp_t *mcp)
+{
+    return json_pack("{s:s,s:s}", "name", mcp->server_name,
+                     "version", SW_VERSION);
+}
+
+/*
+ * A stateless (2026-07-28) request must say which revision it speaks and
+ * what the client can do, in params._meta.  Returns 0, or -1 with the
+ * error already in r.
+ */
+static int
+sw_check_meta(json_t *id, json_t *params, sw_reply_t *r)
+{
+    json_t     *meta = json_object_get(params, "_meta");
+    const char *ver = json_string_value(json_object_get(meta,
+                                                        SW_META_VERSION));
+
+    if (ver == NULL
+        || !json_is_object(json_object_get(meta, SW_META_CAPABILITIES)))
+    {
+        sw_reply_error(r, 400, id, SW_RPC_INVALID_PARAMS,
+                       "Invalid params: _meta needs " SW_META_VERSION
+                       " and " SW_META_CAPABILITIES);
+        return -1;
+    }
+    if (strcmp(ver, SW_PROTOCOL_STATELESS) != 0) {
+        r->status = 400;
+        r->body = sw_dump(json_pack("{s:s,s:O?,s:{s:i,s:s,s:{s:o,s:s}}}",
+                                    "jsonrpc", "2.0", "id", id, "error",
+                                    "code", SW_RPC_UNSUPPORTED_VERSION,
+                                    "message", "Unsupported protocol version",
+                                    "data", "supported",
+                                    sw_supported_versions(),
+                                    "requested", ver));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+sw_discover(json_t *id, sw_reply_t *r, sw_mcp_t *mcp)
+{
+    sw_reply_result(r, id, json_pack("{s:s,s:o,s:{s:{s:b}},s:i,s:s,s:{s:o}}",
+                                     "resultType", "complete",
+                                     "supportedVersions",
+                                     sw_supported_versions(),
+                                     "capabilities", "tools", "listChanged", 0,
+                                     "ttlMs", SW_LIST_TTL_MS,
+                                     "cacheScope", "public",
+                                     "_meta", SW_META_SERVER_INFO,
+                                     sw_server_info(mcp)));
 }
 
 /* Text shown to the model: output, then the tool's error or result, then
@@ -297,8 +371,9 @@ done:
 
 void
 sw_mcp_handle(sw_mcp_t *mcp, const char *body, size_t len, const char *user,
-    sw_reply_t *r)
+    const char *protocol_version, sw_reply_t *r)
 {
+    int           stateless;
     json_error_t  jerr;
     json_t       *msg, *id, *method, *params;
     const char   *m;
@@ -343,12 +418,32 @@ sw_mcp_handle(sw_mcp_t *mcp, const char *body, size_t len, const char *user,
         goto done;
     }
 
-    if (strcmp(m, "initialize") == 0) {
+    stateless = protocol_version != NULL
+                && strcmp(protocol_version, SW_PROTOCOL_STATELESS) == 0;
+
+    if (stateless && sw_check_meta(id, params, r) != 0) {
+        goto done;
+    }
+
+    if (strcmp(m, "server/discover") == 0) {
+        sw_discover(id, r, mcp);
+    } else if (stateless && (strcmp(m, "initialize") == 0
+                             || strcmp(m, "ping") == 0))
+    {
+        /* removed in the stateless revision */
+        sw_reply_error(r, 404, id, SW_RPC_METHOD_NOT_FOUND,
+                       "Method not found");
+    } else if (strcmp(m, "initialize") == 0) {
         sw_initialize(id, params, r, mcp);
     } else if (strcmp(m, "ping") == 0) {
         sw_reply_result(r, id, json_object());
     } else if (strcmp(m, "tools/list") == 0) {
-        sw_reply_result(r, id, json_pack("{s:O}", "tools", mcp->tools));
+        sw_reply_result(r, id, stateless
+                        ? json_pack("{s:s,s:O,s:i,s:s}", "resultType",
+                                    "complete", "tools", mcp->tools,
+                                    "ttlMs", SW_LIST_TTL_MS,
+                                    "cacheScope", "public")
+                        : json_pack("{s:O}", "tools", mcp->tools));
     } else if (strcmp(m, "tools/call") == 0) {
         if (!json_is_object(params)) {
             sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS,
@@ -357,8 +452,24 @@ sw_mcp_handle(sw_mcp_t *mcp, const char *body, size_t len, const char *user,
             sw_tools_call(mcp, id, params, user, r);
         }
     } else {
-        sw_reply_error(r, 200, id, SW_RPC_METHOD_NOT_FOUND,
+        sw_reply_error(r, stateless ? 404 : 200, id, SW_RPC_METHOD_NOT_FOUND,
                        "Method not found");
+    }
+
+    /* every stateless result says it is complete (no input required) */
+    if (stateless && r->status == 200 && r->body != NULL) {
+        json_t *reply = json_loads(r->body, 0, NULL);
+        json_t *result = json_object_get(reply, "result");
+
+        if (json_is_object(result)
+            && json_object_get(result, "resultType") == NULL)
+        {
+            json_object_set_new(result, "resultType",
+                                json_string("complete"));
+            free(r->body);
+            r->body = json_dumps(reply, JSON_COMPACT);
+        }
+        json_decref(reply);
     }
 
 done:

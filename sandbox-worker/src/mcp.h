@@ -30,9 +30,13 @@ typedef struct {
 int sw_mcp_load_tools(sw_mcp_t *mcp, const char *toolset_dir, char *err,
     size_t err_size);
 
-/* Handles one POST /mcp body for an authenticated user. */
+/*
+ * Handles one POST /mcp body for an authenticated user.  protocol_version
+ * is the MCP-Protocol-Version header, or NULL: "2026-07-28" selects the
+ * stateless revision (per-request _meta, server/discover, resultType).
+ */
 void sw_mcp_handle(sw_mcp_t *mcp, const char *body, size_t len,
-    const char *user, sw_reply_t *reply);
+    const char *user, const char *protocol_version, sw_reply_t *reply);
 
 /* JSON-RPC error body with the given id (may be NULL -> null). */
 char *sw_mcp_error_body(json_t *id, int code, const char *message);

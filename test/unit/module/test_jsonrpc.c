@@ -203,24 +203,61 @@ test_tool_call_bad_params(void **state)
 
 
 static void
+test_mirrored_fields(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"resources/read\",\"params\":"
+                           "{\"uri\":\"file:///a\",\"_meta\":{"
+                           "\"io.modelcontextprotocol/protocolVersion\":"
+                           "\"2026-07-28\"}}}", &rpc), 0);
+    assert_string_equal(rpc.name, "file:///a");
+    assert_string_equal(rpc.meta_version, "2026-07-28");
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\",\"params\":"
+                           "{\"name\":\"t\"}}", &rpc), 0);
+    assert_string_equal(rpc.name, "t");
+    assert_null(rpc.meta_version);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/list\",\"params\":"
+                           "{\"name\":\"t\"}}", &rpc), 0);
+    assert_null(rpc.name);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
 test_error_body(void **state)
 {
     char    *text;
     json_t  *id;
 
     id = json_string("a\"b");
-    text = ngx_http_mcp_rpc_error_body(id, -32602, "Unknown tool: x");
+    text = ngx_http_mcp_rpc_error_body(id, -32602, "Unknown tool: x", NULL);
     assert_string_equal(text, "{\"jsonrpc\":\"2.0\",\"id\":\"a\\\"b\","
                               "\"error\":{\"code\":-32602,"
                               "\"message\":\"Unknown tool: x\"}}");
     free(text);
     json_decref(id);
 
-    text = ngx_http_mcp_rpc_error_body(NULL, -32700, "bad");
+    text = ngx_http_mcp_rpc_error_body(NULL, -32700, "bad", NULL);
     assert_string_equal(text, "{\"jsonrpc\":\"2.0\",\"id\":null,"
                               "\"error\":{\"code\":-32700,"
                               "\"message\":\"bad\"}}");
     free(text);
+
+    id = json_pack("{s:[s]}", "supported", "2026-07-28");
+    text = ngx_http_mcp_rpc_error_body(NULL, -32022, "v", id);
+    assert_string_equal(text, "{\"jsonrpc\":\"2.0\",\"id\":null,"
+                              "\"error\":{\"code\":-32022,\"message\":\"v\","
+                              "\"data\":{\"supported\":[\"2026-07-28\"]}}}");
+    free(text);
+    json_decref(id);
 }
 
 
@@ -237,6 +274,7 @@ main(void)
         cmocka_unit_test(test_duplicate_keys_refused),
         cmocka_unit_test(test_tool_call_fields),
         cmocka_unit_test(test_tool_call_bad_params),
+        cmocka_unit_test(test_mirrored_fields),
         cmocka_unit_test(test_error_body),
     };
 

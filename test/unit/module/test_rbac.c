@@ -129,7 +129,7 @@ filter(const char *body, int sse, const char *csv, size_t *removed)
     char                        *out;
     size_t                       len;
     ngx_http_mcp_roles_t         r = roles(csv);
-    ngx_http_mcp_list_filter_t   f = { rules, 3, &r, 0 };
+    ngx_http_mcp_list_filter_t   f = { rules, 3, &r, 0, NULL };
 
     out = ngx_http_mcp_filter_tools_list(body, strlen(body), sse, &f, &len);
     if (out) {
@@ -237,6 +237,48 @@ test_filter_json_errors_pass(void **state)
 
 
 static void
+test_filter_cache_scope(void **state)
+{
+    char    *out;
+    size_t   removed;
+
+    /* a list filtered per caller may not be cached for everyone */
+    out = filter("{\"result\":{\"resultType\":\"complete\",\"cacheScope\":"
+                 " \"public\",\"tools\":[{\"name\":\"log_store\"}],"
+                 "\"ttlMs\":60000}}", 0, "mcp-admin", &removed);
+    assert_string_equal(out, "{\"result\":{\"resultType\":\"complete\","
+                             "\"cacheScope\": \"private\",\"tools\":[],"
+                             "\"ttlMs\":60000}}");
+    free(out);
+
+    out = filter("{\"result\":{\"tools\":[{\"name\":\"execute_code\"}],"
+                 "\"cacheScope\":\"public\",\"ttlMs\":5}}", 0, "mcp-admin",
+                 &removed);
+    assert_string_equal(out, "{\"result\":{\"tools\":[{\"name\":"
+                             "\"execute_code\"}],\"cacheScope\":\"private\","
+                             "\"ttlMs\":5}}");
+    free(out);
+
+    /* a stateless answer without a scope gets one */
+    out = filter("{\"result\":{\"tools\":[],\"ttlMs\":5}}", 0, "mcp-admin",
+                 &removed);
+    assert_string_equal(out, "{\"result\":{\"cacheScope\":\"private\","
+                             "\"tools\":[],\"ttlMs\":5}}");
+    free(out);
+
+    /* a session-era answer stays as it was */
+    out = filter("{\"result\":{\"tools\":[]}}", 0, "mcp-admin", &removed);
+    assert_string_equal(out, "{\"result\":{\"tools\":[]}}");
+    free(out);
+
+    assert_null(filter("{\"result\":{\"tools\":[],\"cacheScope\":{}}}", 0,
+                       "mcp-admin", &removed));
+    assert_null(filter("{\"result\":{\"tools\":[],\"cacheScope\":\"a\","
+                       "\"cacheScope\":\"b\"}}", 0, "mcp-admin", &removed));
+}
+
+
+static void
 test_filter_sse(void **state)
 {
     char    *out;
@@ -274,6 +316,7 @@ main(void)
         cmocka_unit_test(test_tool_rules),
         cmocka_unit_test(test_filter_json),
         cmocka_unit_test(test_filter_json_errors_pass),
+        cmocka_unit_test(test_filter_cache_scope),
         cmocka_unit_test(test_filter_sse),
     };
 
