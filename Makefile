@@ -29,7 +29,8 @@ DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
                 redis-server redis-tools \
                 openssl curl ca-certificates
 
-.PHONY: all deps build module worker run test unit integration e2e bench clean
+.PHONY: all deps build module worker run test unit integration e2e bench conformance \
+        clean
 
 all: build
 
@@ -108,3 +109,9 @@ bench: deps build
 	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -qq --no-install-recommends wrk; }
 	$(PYTHON) bench/gateway.py
+
+# the official MCP conformance suite (test/conformance, pinned) against the
+# demo stack; a report: writes docs/conformance.md, fails only when the
+# harness cannot run, not on failing checks
+conformance: deps build
+	$(PYTHON) test/conformance/run.py

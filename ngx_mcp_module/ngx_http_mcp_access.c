@@ -759,6 +759,7 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
 {
     u_char               *msg;
+    ngx_uint_t            status;
     ngx_int_t             rc;
     ngx_http_mcp_rpc_t   *rpc;
     ngx_http_mcp_span_t  *rules;
@@ -795,10 +796,16 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     if (rpc->method && !ngx_http_mcp_method_allowed(mlcf, rpc->method)) {
         ngx_http_mcp_set_decision(ctx, "deny", "method_not_allowed");
 
-        /* a notification has no id to answer: only the status says no */
-        return ngx_http_mcp_send_error(r, ctx,
-                                       rpc->kind == NGX_HTTP_MCP_MSG_REQUEST
-                                       ? NGX_HTTP_OK : NGX_HTTP_FORBIDDEN,
+        /*
+         * A notification has no id to answer: only the status says no.
+         * 2026-07-28 answers an unknown method with 404 (a session-era
+         * client reads the JSON-RPC error of a 200).
+         */
+        status = (rpc->kind != NGX_HTTP_MCP_MSG_REQUEST) ? NGX_HTTP_FORBIDDEN
+                 : ngx_http_mcp_stateless(ctx) ? NGX_HTTP_NOT_FOUND
+                 : NGX_HTTP_OK;
+
+        return ngx_http_mcp_send_error(r, ctx, status,
                                        NGX_HTTP_MCP_RPC_METHOD_NOT_FOUND,
                                        "Method not found");
     }

@@ -201,6 +201,7 @@ void ngx_http_mcp_transport_check(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
 ngx_int_t ngx_http_mcp_transport_mirrors(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
+ngx_uint_t ngx_http_mcp_stateless(ngx_http_mcp_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_mcp_session_header(ngx_http_request_t *r);
 
 /* ngx_http_mcp_jwks.c */

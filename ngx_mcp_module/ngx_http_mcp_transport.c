@@ -124,10 +124,7 @@ ngx_http_mcp_transport_mirrors(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
     ngx_http_mcp_rpc_t  *rpc;
 
     rpc = &ctx->rpc;
-
-    stateless = ctx->protocol_version.len == sizeof("2026-07-28") - 1
-                && ngx_strncmp(ctx->protocol_version.data, "2026-07-28",
-                               ctx->protocol_version.len) == 0;
+    stateless = ngx_http_mcp_stateless(ctx);
 
     method = ngx_http_mcp_find_header(r, "Mcp-Method",
                                       sizeof("Mcp-Method") - 1);
@@ -178,6 +175,17 @@ ngx_http_mcp_transport_mirrors(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/* the request speaks the stateless revision (it says so in its header) */
+
+ngx_uint_t
+ngx_http_mcp_stateless(ngx_http_mcp_ctx_t *ctx)
+{
+    return ctx->protocol_version.len == sizeof("2026-07-28") - 1
+           && ngx_strncmp(ctx->protocol_version.data, "2026-07-28",
+                          ctx->protocol_version.len) == 0;
 }
 
 

@@ -151,3 +151,12 @@ def test_session_revision_still_served(stack, keys):
                   key=keys["analyst"], headers={"MCP-Protocol-Version": "2025-06-18"})
     result = listed.json()["result"]
     assert "resultType" not in result and "cacheScope" not in result
+
+
+def test_method_outside_the_list_is_404_when_stateless(stack, keys):
+    # the gateway's own refusal follows the revision's rules too
+    resp = modern(stack, keys["analyst"], "logging/setLevel", {"level": "info"}, rpc_id=16)
+    error_of(resp, 404, -32601, 16)
+    resp = post(stack.gateway_url, {"jsonrpc": "2.0", "id": 17, "method": "logging/setLevel",
+                                    "params": {"level": "info"}}, key=keys["analyst"])
+    error_of(resp, 200, -32601, 17)
