@@ -275,44 +275,53 @@ def settled_line_count(path):
 def test_one_valid_audit_record_per_request(stack, keys):
     audit = stack.path("logs", "audit.log")
     before = settled_line_count(audit)
-    sent = [
-        (keys["analyst"], {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, "allow", None),
-        (keys["viewer"], {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                          "params": {"name": "execute_code", "arguments": {"code": "x"}}},
-         "deny", "execute_code"),
-        (None, {"jsonrpc": "2.0", "id": 3, "method": "ping"}, "deny", None),
-        (keys["viewer"], {"jsonrpc": "2.0", "id": "\"\n", "method": "tools/call",
-                          "params": {"name": "a\"b\u0001\u00e9", "arguments": {}}},
-         "deny", "a\"b\u0001\u00e9"),
-        (keys["analyst"], '{"broken', "deny", None),
-        (keys["analyst"], {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
-                           "params": {"name": "execute_code",
-                                      "arguments": {"code": "print('\"\\u0001')"}}},
-         "allow", "execute_code"),
-    ]
-    for key, body, _, _ in sent:
+    hostile_tool = "a\"b\u0001\u00e9"
+    # (key, body, decision, tool, reason); the JSON-RPC id names the record
+    sent = {
+        '"a1"': (keys["analyst"], {"jsonrpc": "2.0", "id": "a1", "method": "tools/list"},
+                 "allow", "", "ok"),
+        '"a2"': (keys["viewer"], {"jsonrpc": "2.0", "id": "a2", "method": "tools/call",
+                                  "params": {"name": "execute_code",
+                                             "arguments": {"code": "x"}}},
+                 "deny", "execute_code", "tool_not_allowed"),
+        '"a3"': (None, {"jsonrpc": "2.0", "id": "a3", "method": "ping"},
+                 "deny", "", "missing_credentials"),
+        '"\\"\\n"': (keys["viewer"], {"jsonrpc": "2.0", "id": "\"\n", "method": "tools/call",
+                                    "params": {"name": hostile_tool, "arguments": {}}},
+                       "deny", hostile_tool, "tool_not_allowed"),
+        "": (keys["analyst"], '{"broken', "deny", "", "parse_error"),
+        '"a5"': (keys["analyst"], {"jsonrpc": "2.0", "id": "a5", "method": "tools/call",
+                                   "params": {"name": "execute_code",
+                                              "arguments": {"code": "print('\"\\u0001')"}}},
+                 "allow", "execute_code", "ok"),
+    }
+    for key, body, *_ in sent.values():
         post(stack.gateway_url, body, key=key)
     settled_line_count(audit)
     lines = open(audit, "rb").read().splitlines()[before:]
     assert len(lines) == len(sent), [json.loads(x)["reason"] for x in lines]
-    records = [json.loads(line) for line in lines]
-    for line, record, (key, body, decision, tool) in zip(lines, records, sent):
-        assert record["decision"] == decision
+    # two workers log independently: match records to requests by id
+    records = {}
+    for line in lines:
+        record = json.loads(line)                     # valid JSON, whatever was sent
+        assert record["rpc_id"] not in records
+        records[record["rpc_id"]] = record
+        for secret in keys.values():
+            assert secret[21:].encode() not in line   # never a key's secret
+    assert set(records) == set(sent)
+    for rpc_id, (key, body, decision, tool, reason) in sent.items():
+        record = records[rpc_id]
+        assert (record["decision"], record["tool"], record["reason"]) == (decision, tool, reason)
         assert record["tenant"] == "log-analysis"
         assert record["time"].endswith("Z") and "." in record["time"]
         if tool:
-            assert record["tool"] == tool
             assert len(record["args_sha256"]) == 64
-        for secret in keys.values():
-            assert secret[21:].encode() not in line      # never a key's secret
-    assert records[0]["user"] == "analyst@example.com"
-    assert records[0]["auth"] == "apikey"
-    assert records[1]["reason"] == "tool_not_allowed"
-    assert records[2]["status"] == 401 and records[2]["reason"] == "missing_credentials"
-    assert records[3]["rpc_id"] == '"\\"\\n"'
-    assert records[4]["reason"] == "parse_error" and records[4]["status"] == 400
-    assert records[5]["exec_outcome"] == "ok"
-    assert int(records[5]["exec_wall_ms"]) >= 0
+    assert records['"a1"']["user"] == "analyst@example.com"
+    assert records['"a1"']["auth"] == "apikey"
+    assert records['"a3"']["status"] == 401
+    assert records[""]["status"] == 400
+    assert records['"a5"']["exec_outcome"] == "ok"
+    assert int(records['"a5"']["exec_wall_ms"]) >= 0
 
 
 # Redis ACL ---------------------------------------------------------------------
