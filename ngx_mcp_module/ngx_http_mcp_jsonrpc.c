@@ -7,76 +7,470 @@
 
 #include <string.h>
 #include <stdlib.h>
+#include <yajl/yajl_parse.h>
+
 #include "ngx_http_mcp_jsonrpc.h"
 #include "ngx_http_mcp_crypto.h"
 
 
+/* where a key puts the value that follows it */
+typedef enum {
+    NGX_HTTP_MCP_AT_OTHER = 0,
+    NGX_HTTP_MCP_AT_JSONRPC,
+    NGX_HTTP_MCP_AT_ID,
+    NGX_HTTP_MCP_AT_METHOD,
+    NGX_HTTP_MCP_AT_PARAMS,
+    NGX_HTTP_MCP_AT_RESULT,
+    NGX_HTTP_MCP_AT_ERROR,
+    NGX_HTTP_MCP_AT_NAME,
+    NGX_HTTP_MCP_AT_URI,
+    NGX_HTTP_MCP_AT_ARGUMENTS,
+    NGX_HTTP_MCP_AT_META,
+    NGX_HTTP_MCP_AT_META_VERSION,
+    NGX_HTTP_MCP_AT_LAST
+} ngx_http_mcp_at_e;
+
+
+typedef struct {
+    yajl_handle              yajl;
+    ngx_http_mcp_rpc_t      *rpc;
+    const char              *body;
+    int                      depth;        /* open containers */
+    int                      at[4];        /* key kind per depth 1..3 */
+    unsigned                 seen;         /* bit per ngx_http_mcp_at_e */
+    unsigned                 not_object:1;
+    unsigned                 batch:1;
+    unsigned                 bad:1;        /* a field of the wrong type */
+    unsigned                 version_ok:1;
+    unsigned                 has_params:1;
+    unsigned                 args_object:1;
+    size_t                   args_start;
+    size_t                   args_end;
+    const char              *reason;
+} ngx_http_mcp_rpc_scan_t;
+
+
 static int ngx_http_mcp_rpc_invalid(ngx_http_mcp_rpc_t *rpc, int code,
     const char *reason);
-static int ngx_http_mcp_rpc_valid_id(const json_t *id);
-static int ngx_http_mcp_rpc_parse_tool_call(ngx_http_mcp_rpc_t *rpc,
-    json_t *params);
-static int ngx_http_mcp_rpc_hash_arguments(ngx_http_mcp_rpc_t *rpc);
-static void ngx_http_mcp_rpc_parse_mirrored(ngx_http_mcp_rpc_t *rpc,
-    json_t *params);
+static int ngx_http_mcp_rpc_finish(ngx_http_mcp_rpc_scan_t *sc);
+static int ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
+    const unsigned char *value, size_t len);
+static char *ngx_http_mcp_rpc_strdup(const unsigned char *s, size_t len);
+
+
+#define NGX_HTTP_MCP_V_STRING  1
+#define NGX_HTTP_MCP_V_INTEGER 2
+#define NGX_HTTP_MCP_V_OTHER   3
+
+
+/* the kind of the value about to come at the current position */
+
+static int
+ngx_http_mcp_rpc_at(ngx_http_mcp_rpc_scan_t *sc)
+{
+    if (sc->depth < 1 || sc->depth > 3) {
+        return NGX_HTTP_MCP_AT_OTHER;
+    }
+
+    return sc->at[sc->depth];
+}
+
+
+static int
+ngx_http_mcp_rpc_null(void *ctx)
+{
+    return ngx_http_mcp_rpc_value(ctx, NGX_HTTP_MCP_V_OTHER, NULL, 0);
+}
+
+
+static int
+ngx_http_mcp_rpc_boolean(void *ctx, int value)
+{
+    return ngx_http_mcp_rpc_value(ctx, NGX_HTTP_MCP_V_OTHER, NULL, 0);
+}
+
+
+static int
+ngx_http_mcp_rpc_number(void *ctx, const char *value, size_t len)
+{
+    size_t  i;
+    int     integer;
+
+    integer = 1;
+
+    for (i = 0; i < len; i++) {
+        if (value[i] == '.' || value[i] == 'e' || value[i] == 'E') {
+            integer = 0;
+        }
+    }
+
+    return ngx_http_mcp_rpc_value(ctx, integer ? NGX_HTTP_MCP_V_INTEGER
+                                               : NGX_HTTP_MCP_V_OTHER,
+                                  (const unsigned char *) value, len);
+}
+
+
+static int
+ngx_http_mcp_rpc_string(void *ctx, const unsigned char *value, size_t len)
+{
+    return ngx_http_mcp_rpc_value(ctx, NGX_HTTP_MCP_V_STRING, value, len);
+}
+
+
+/* a scalar: keep it if it is one of the fields the gateway decides on */
+
+static int
+ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
+    const unsigned char *value, size_t len)
+{
+    char                *copy;
+    ngx_http_mcp_rpc_t  *rpc;
+
+    rpc = sc->rpc;
+
+    if (sc->depth == 0) {
+        sc->not_object = 1;        /* 42, "x", true at the top */
+        return 1;
+    }
+
+    if (type == NGX_HTTP_MCP_V_STRING && memchr(value, '\0', len)) {
+        sc->reason = "a string holds a NUL byte";
+        return 0;                  /* could label one name, mean another */
+    }
+
+    switch (ngx_http_mcp_rpc_at(sc)) {
+
+    case NGX_HTTP_MCP_AT_JSONRPC:
+        sc->version_ok = (type == NGX_HTTP_MCP_V_STRING && len == 3
+                          && memcmp(value, "2.0", 3) == 0);
+        break;
+
+    case NGX_HTTP_MCP_AT_ID:
+        /* MCP: ids are strings or integers, never null */
+        if (type == NGX_HTTP_MCP_V_STRING) {
+            rpc->id = json_stringn((const char *) value, len);
+
+        } else if (type == NGX_HTTP_MCP_V_INTEGER) {
+            copy = ngx_http_mcp_rpc_strdup(value, len);
+            if (copy == NULL) {
+                return 0;
+            }
+
+            rpc->id = json_integer(strtoll(copy, NULL, 10));
+            free(copy);
+
+        } else {
+            sc->bad = 1;
+        }
+
+        break;
+
+    case NGX_HTTP_MCP_AT_METHOD:
+        if (type != NGX_HTTP_MCP_V_STRING || len == 0) {
+            sc->bad = 1;
+            break;
+        }
+
+        rpc->method = ngx_http_mcp_rpc_strdup(value, len);
+        return rpc->method != NULL;
+
+    case NGX_HTTP_MCP_AT_PARAMS:
+        sc->has_params = 1;
+        sc->reason = "\"params\" must be an object";
+        sc->bad = 1;
+        break;
+
+    case NGX_HTTP_MCP_AT_NAME:
+        if (type == NGX_HTTP_MCP_V_STRING) {
+            rpc->params_name = ngx_http_mcp_rpc_strdup(value, len);
+            return rpc->params_name != NULL;
+        }
+
+        break;
+
+    case NGX_HTTP_MCP_AT_URI:
+        if (type == NGX_HTTP_MCP_V_STRING) {
+            rpc->params_uri = ngx_http_mcp_rpc_strdup(value, len);
+            return rpc->params_uri != NULL;
+        }
+
+        break;
+
+    case NGX_HTTP_MCP_AT_ARGUMENTS:
+        sc->args_object = 0;       /* null, a number...: not arguments */
+        break;
+
+    case NGX_HTTP_MCP_AT_META_VERSION:
+        if (type == NGX_HTTP_MCP_V_STRING) {
+            rpc->meta_version = ngx_http_mcp_rpc_strdup(value, len);
+            return rpc->meta_version != NULL;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_rpc_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+    ngx_http_mcp_rpc_scan_t  *sc = ctx;
+
+    int  at;
+
+    at = NGX_HTTP_MCP_AT_OTHER;
+
+#define ngx_http_mcp_rpc_key(k)                                               \
+    (len == sizeof(k) - 1 && memcmp(key, k, len) == 0)
+
+    if (sc->depth == 1) {
+        at = ngx_http_mcp_rpc_key("jsonrpc") ? NGX_HTTP_MCP_AT_JSONRPC
+             : ngx_http_mcp_rpc_key("id") ? NGX_HTTP_MCP_AT_ID
+             : ngx_http_mcp_rpc_key("method") ? NGX_HTTP_MCP_AT_METHOD
+             : ngx_http_mcp_rpc_key("params") ? NGX_HTTP_MCP_AT_PARAMS
+             : ngx_http_mcp_rpc_key("result") ? NGX_HTTP_MCP_AT_RESULT
+             : ngx_http_mcp_rpc_key("error") ? NGX_HTTP_MCP_AT_ERROR
+             : NGX_HTTP_MCP_AT_OTHER;
+
+    } else if (sc->depth == 2 && sc->at[1] == NGX_HTTP_MCP_AT_PARAMS) {
+        at = ngx_http_mcp_rpc_key("name") ? NGX_HTTP_MCP_AT_NAME
+             : ngx_http_mcp_rpc_key("uri") ? NGX_HTTP_MCP_AT_URI
+             : ngx_http_mcp_rpc_key("arguments") ? NGX_HTTP_MCP_AT_ARGUMENTS
+             : ngx_http_mcp_rpc_key("_meta") ? NGX_HTTP_MCP_AT_META
+             : NGX_HTTP_MCP_AT_OTHER;
+
+    } else if (sc->depth == 3 && sc->at[2] == NGX_HTTP_MCP_AT_META
+               && ngx_http_mcp_rpc_key(
+                      "io.modelcontextprotocol/protocolVersion"))
+    {
+        at = NGX_HTTP_MCP_AT_META_VERSION;
+    }
+
+#undef ngx_http_mcp_rpc_key
+
+    if (at != NGX_HTTP_MCP_AT_OTHER) {
+        /* a second "method" or "name" could make two readers disagree */
+        if (sc->seen & (1u << at)) {
+            sc->reason = "a key appears twice";
+            return 0;
+        }
+
+        sc->seen |= 1u << at;
+    }
+
+    if (sc->depth >= 1 && sc->depth <= 3) {
+        sc->at[sc->depth] = at;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_rpc_start_map(void *ctx)
+{
+    ngx_http_mcp_rpc_scan_t  *sc = ctx;
+
+    switch (ngx_http_mcp_rpc_at(sc)) {
+
+    case NGX_HTTP_MCP_AT_ID:
+    case NGX_HTTP_MCP_AT_METHOD:
+    case NGX_HTTP_MCP_AT_JSONRPC:
+        sc->bad = 1;
+        break;
+
+    case NGX_HTTP_MCP_AT_PARAMS:
+        sc->has_params = 1;
+        break;
+
+    case NGX_HTTP_MCP_AT_ARGUMENTS:
+        if (sc->depth == 2) {
+            sc->args_object = 1;
+            sc->args_start = yajl_get_bytes_consumed(sc->yajl) - 1;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    sc->depth++;
+
+    if (sc->depth <= 3) {
+        sc->at[sc->depth] = NGX_HTTP_MCP_AT_OTHER;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_rpc_end_map(void *ctx)
+{
+    ngx_http_mcp_rpc_scan_t  *sc = ctx;
+
+    sc->depth--;
+
+    if (sc->depth == 2 && sc->at[2] == NGX_HTTP_MCP_AT_ARGUMENTS
+        && sc->args_object && sc->args_end == 0)
+    {
+        sc->args_end = yajl_get_bytes_consumed(sc->yajl);
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_rpc_start_array(void *ctx)
+{
+    ngx_http_mcp_rpc_scan_t  *sc = ctx;
+
+    if (sc->depth == 0) {
+        sc->batch = 1;
+
+    } else {
+        switch (ngx_http_mcp_rpc_at(sc)) {
+
+        case NGX_HTTP_MCP_AT_ID:
+        case NGX_HTTP_MCP_AT_METHOD:
+        case NGX_HTTP_MCP_AT_JSONRPC:
+            sc->bad = 1;
+            break;
+
+        case NGX_HTTP_MCP_AT_PARAMS:
+            sc->has_params = 1;
+            sc->reason = "\"params\" must be an object";
+            sc->bad = 1;
+            break;
+
+        case NGX_HTTP_MCP_AT_ARGUMENTS:
+            sc->args_object = 0;
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    sc->depth++;
+
+    if (sc->depth <= 3) {
+        sc->at[sc->depth] = NGX_HTTP_MCP_AT_OTHER;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_rpc_end_array(void *ctx)
+{
+    ngx_http_mcp_rpc_scan_t  *sc = ctx;
+
+    sc->depth--;
+
+    return 1;
+}
+
+
+static yajl_callbacks  ngx_http_mcp_rpc_callbacks = {
+    ngx_http_mcp_rpc_null,
+    ngx_http_mcp_rpc_boolean,
+    NULL,
+    NULL,
+    ngx_http_mcp_rpc_number,
+    ngx_http_mcp_rpc_string,
+    ngx_http_mcp_rpc_start_map,
+    ngx_http_mcp_rpc_map_key,
+    ngx_http_mcp_rpc_end_map,
+    ngx_http_mcp_rpc_start_array,
+    ngx_http_mcp_rpc_end_array
+};
 
 
 int
 ngx_http_mcp_rpc_parse(const char *buf, size_t len, ngx_http_mcp_rpc_t *rpc)
 {
-    json_t        *version, *method, *id, *params;
-    json_error_t   err;
+    yajl_status               rc;
+    ngx_http_mcp_rpc_scan_t   sc;
 
     memset(rpc, 0, sizeof(ngx_http_mcp_rpc_t));
+    memset(&sc, 0, sizeof(ngx_http_mcp_rpc_scan_t));
 
-    /*
-     * Duplicate keys could make the gateway and the sandbox disagree on
-     * the tool; jansson also refuses "\u0000" in strings (no JSON_ALLOW_NUL),
-     * so a name cannot be cut short by a NUL.
-     */
-    rpc->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                           &err);
-    if (rpc->root == NULL) {
-        return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_PARSE_ERROR,
-                                        "body is not valid JSON");
+    sc.rpc = rpc;
+    sc.body = buf;
+
+    sc.yajl = yajl_alloc(&ngx_http_mcp_rpc_callbacks, NULL, &sc);
+    if (sc.yajl == NULL) {
+        return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INTERNAL_ERROR,
+                                        "out of memory");
     }
 
-    if (json_is_array(rpc->root)) {
+    rc = yajl_parse(sc.yajl, (const unsigned char *) buf, len);
+    if (rc == yajl_status_ok) {
+        rc = yajl_complete_parse(sc.yajl);
+    }
+
+    yajl_free(sc.yajl);
+
+    if (rc != yajl_status_ok) {
+        /* a half-read id is no id to answer with */
+        if (rpc->id) {
+            json_decref(rpc->id);
+            rpc->id = NULL;
+        }
+
+        return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_PARSE_ERROR,
+                                        sc.reason ? sc.reason
+                                                  : "body is not valid JSON");
+    }
+
+    return ngx_http_mcp_rpc_finish(&sc);
+}
+
+
+/* the whole message is read: is it a JSON-RPC 2.0 message MCP accepts? */
+
+static int
+ngx_http_mcp_rpc_finish(ngx_http_mcp_rpc_scan_t *sc)
+{
+    ngx_http_mcp_rpc_t  *rpc;
+
+    rpc = sc->rpc;
+
+    if (sc->batch) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_REQUEST,
                    "JSON-RPC batches are not supported by MCP; "
                    "send one message per request");
     }
 
-    if (!json_is_object(rpc->root)) {
+    if (sc->not_object) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_REQUEST,
                                         "message is not a JSON object");
     }
 
-    id = json_object_get(rpc->root, "id");
-    if (id != NULL && ngx_http_mcp_rpc_valid_id(id)) {
-        rpc->id = id;
-    }
-
-    version = json_object_get(rpc->root, "jsonrpc");
-    if (!json_is_string(version)
-        || strcmp(json_string_value(version), "2.0") != 0)
-    {
+    if (!sc->version_ok) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_REQUEST,
                                         "\"jsonrpc\" must be \"2.0\"");
     }
 
-    if (id != NULL && rpc->id == NULL) {
+    if ((sc->seen & (1u << NGX_HTTP_MCP_AT_ID)) && rpc->id == NULL) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_REQUEST,
                                         "\"id\" must be a string or an "
                                         "integer");
     }
 
-    method = json_object_get(rpc->root, "method");
-
-    if (method == NULL) {
+    if (!(sc->seen & (1u << NGX_HTTP_MCP_AT_METHOD))) {
         if (rpc->id != NULL
-            && (json_object_get(rpc->root, "result") != NULL
-                || json_object_get(rpc->root, "error") != NULL))
+            && (sc->seen & ((1u << NGX_HTTP_MCP_AT_RESULT)
+                            | (1u << NGX_HTTP_MCP_AT_ERROR))))
         {
             rpc->kind = NGX_HTTP_MCP_MSG_RESPONSE;
             return 0;
@@ -86,121 +480,71 @@ ngx_http_mcp_rpc_parse(const char *buf, size_t len, ngx_http_mcp_rpc_t *rpc)
                                         "message has no \"method\"");
     }
 
-    if (!json_is_string(method) || json_string_length(method) == 0) {
+    if (rpc->method == NULL) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_REQUEST,
                                         "\"method\" must be a non-empty "
                                         "string");
     }
 
-    rpc->method = json_string_value(method);
     rpc->kind = rpc->id ? NGX_HTTP_MCP_MSG_REQUEST
                         : NGX_HTTP_MCP_MSG_NOTIFICATION;
 
-    params = json_object_get(rpc->root, "params");
-    if (params != NULL && !json_is_object(params)) {
+    if (sc->bad) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_PARAMS,
-                                        "\"params\" must be an object");
-    }
-
-    ngx_http_mcp_rpc_parse_mirrored(rpc, params);
-
-    if (strcmp(rpc->method, "tools/call") == 0) {
-        return ngx_http_mcp_rpc_parse_tool_call(rpc, params);
-    }
-
-    return 0;
-}
-
-
-/* the body fields that 2026-07-28 mirrors into HTTP headers */
-
-static void
-ngx_http_mcp_rpc_parse_mirrored(ngx_http_mcp_rpc_t *rpc, json_t *params)
-{
-    json_t  *meta, *name;
-
-    meta = params ? json_object_get(params, "_meta") : NULL;
-    rpc->meta_version = json_string_value(
-        json_object_get(meta, "io.modelcontextprotocol/protocolVersion"));
-
-    if (params == NULL) {
-        return;
+                                        sc->reason ? sc->reason
+                                                   : "a field has the wrong "
+                                                     "type");
     }
 
     if (strcmp(rpc->method, "tools/call") == 0
         || strcmp(rpc->method, "prompts/get") == 0)
     {
-        name = json_object_get(params, "name");
+        rpc->name = rpc->params_name;
 
     } else if (strcmp(rpc->method, "resources/read") == 0) {
-        name = json_object_get(params, "uri");
-
-    } else {
-        return;
+        rpc->name = rpc->params_uri;
     }
 
-    rpc->name = json_string_value(name);
-}
+    if (strcmp(rpc->method, "tools/call") != 0) {
+        return 0;
+    }
 
-
-static int
-ngx_http_mcp_rpc_parse_tool_call(ngx_http_mcp_rpc_t *rpc, json_t *params)
-{
-    json_t  *name, *arguments;
-
-    name = params ? json_object_get(params, "name") : NULL;
-    if (!json_is_string(name) || json_string_length(name) == 0) {
+    if (rpc->params_name == NULL || rpc->params_name[0] == '\0') {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_PARAMS,
                                         "tools/call needs \"params.name\"");
     }
 
-    rpc->tool = json_string_value(name);
+    rpc->tool = rpc->params_name;
 
-    arguments = json_object_get(params, "arguments");
-    if (arguments != NULL && !json_is_object(arguments)) {
+    if ((sc->seen & (1u << NGX_HTTP_MCP_AT_ARGUMENTS)) && !sc->args_object) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_PARAMS,
                                         "\"params.arguments\" must be an "
                                         "object");
     }
 
-    rpc->arguments = arguments;
-
-    return ngx_http_mcp_rpc_hash_arguments(rpc);
-}
-
-
-static int
-ngx_http_mcp_rpc_hash_arguments(ngx_http_mcp_rpc_t *rpc)
-{
-    char  *text;
-
-    if (rpc->arguments == NULL) {
-        rpc->args_size = 0;
-        ngx_http_mcp_sha256((const unsigned char *) "", 0, rpc->args_sha256);
-        return 0;
-    }
-
-    text = json_dumps(rpc->arguments,
-                      JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-    if (text == NULL) {
-        return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INTERNAL_ERROR,
-                                        "arguments could not be serialised");
-    }
-
-    rpc->args_size = strlen(text);
-    ngx_http_mcp_sha256((const unsigned char *) text, rpc->args_size,
-                        rpc->args_sha256);
-    free(text);
+    /* the arguments exactly as the sandbox will receive them */
+    rpc->args_size = sc->args_end - sc->args_start;
+    ngx_http_mcp_sha256((const unsigned char *) sc->body + sc->args_start,
+                        rpc->args_size, rpc->args_sha256);
 
     return 0;
 }
 
 
-static int
-ngx_http_mcp_rpc_valid_id(const json_t *id)
+static char *
+ngx_http_mcp_rpc_strdup(const unsigned char *s, size_t len)
 {
-    /* MCP: ids are strings or integers, never null */
-    return json_is_string(id) || json_is_integer(id);
+    char  *copy;
+
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+
+    return copy;
 }
 
 
@@ -219,9 +563,14 @@ ngx_http_mcp_rpc_invalid(ngx_http_mcp_rpc_t *rpc, int code,
 void
 ngx_http_mcp_rpc_free(ngx_http_mcp_rpc_t *rpc)
 {
-    if (rpc->root) {
-        json_decref(rpc->root);
+    if (rpc->id) {
+        json_decref(rpc->id);
     }
+
+    free(rpc->method);
+    free(rpc->params_name);
+    free(rpc->params_uri);
+    free(rpc->meta_version);
 
     memset(rpc, 0, sizeof(ngx_http_mcp_rpc_t));
 }

@@ -3,8 +3,10 @@
  * Copyright (C) ngx_mcp authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * JSON-RPC 2.0 envelope of an MCP message: pure C + jansson, no nginx
- * types, so the unit tests link it without nginx.
+ * JSON-RPC 2.0 envelope of an MCP message: pure C, no nginx types, so the
+ * unit tests link it without nginx.  The body is read with yajl's event
+ * parser (no tree is built); only the fields the gateway decides on are
+ * kept.  jansson serialises the rare error bodies.
  */
 
 
@@ -41,19 +43,22 @@ typedef struct {
     int                       error;      /* 0 or a JSON-RPC error code */
     const char               *reason;     /* why the message is invalid */
 
-    json_t                   *root;       /* owned; free with _rpc_free() */
-    json_t                   *id;         /* borrowed from root, or NULL */
-    const char               *method;     /* borrowed from root, or NULL */
+    /* owned; free with _rpc_free() */
+    json_t                   *id;         /* NULL when absent or unusable */
+    char                     *method;
     const char               *tool;       /* params.name of tools/call */
     const char               *name;       /* what Mcp-Name mirrors: tool or
                                              prompt name, resource URI */
-    const char               *meta_version;  /* params._meta protocol
+    char                     *meta_version;  /* params._meta protocol
                                                 version (2026-07-28) */
-    json_t                   *arguments;  /* params.arguments, borrowed */
 
-    /* compact, key-sorted serialisation of the tool arguments */
+    /* the tool arguments exactly as sent: size and SHA-256 */
     size_t                    args_size;
     unsigned char             args_sha256[32];
+
+    /* parser state, private to ngx_http_mcp_jsonrpc.c */
+    char                     *params_name;
+    char                     *params_uri;
 } ngx_http_mcp_rpc_t;
 
 

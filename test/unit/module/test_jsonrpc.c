@@ -156,20 +156,76 @@ test_tool_call_fields(void **state)
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
                            "\"method\":\"tools/call\",\"params\":"
                            "{\"name\":\"execute_code\",\"arguments\":"
-                           "{\"code\":\"print(1)\",\"a\":1}}}", &rpc), 0);
+                           "{\"code\":\"print(1)\", \"a\":{\"b\":1}}}}", &rpc), 0);
     assert_string_equal(rpc.tool, "execute_code");
-    assert_int_equal(rpc.args_size,
-                     strlen("{\"a\":1,\"code\":\"print(1)\"}"));
 
-    /* key order does not change the fingerprint */
+    /* the arguments exactly as sent, nested objects included */
+    assert_int_equal(rpc.args_size,
+                     strlen("{\"code\":\"print(1)\", \"a\":{\"b\":1}}"));
+
+    /* fields in any order; the same arguments give the same fingerprint */
+    assert_int_equal(parse("{\"params\":{\"arguments\":"
+                           "{\"code\":\"print(1)\", \"a\":{\"b\":1}},"
+                           "\"name\":\"execute_code\"},\"method\":\"tools/call\","
+                           "\"id\":1,\"jsonrpc\":\"2.0\"}", &again), 0);
+    assert_string_equal(again.tool, "execute_code");
+    assert_memory_equal(rpc.args_sha256, again.args_sha256, 32);
+    ngx_http_mcp_rpc_free(&again);
+
+    /* other arguments, another fingerprint */
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
                            "\"method\":\"tools/call\",\"params\":"
                            "{\"name\":\"execute_code\",\"arguments\":"
-                           "{\"a\":1,\"code\":\"print(1)\"}}}", &again), 0);
-    assert_memory_equal(rpc.args_sha256, again.args_sha256, 32);
+                           "{\"code\":\"print(2)\", \"a\":{\"b\":1}}}}", &again),
+                     0);
+    assert_memory_not_equal(rpc.args_sha256, again.args_sha256, 32);
 
     ngx_http_mcp_rpc_free(&rpc);
     ngx_http_mcp_rpc_free(&again);
+
+    /* no arguments: the fingerprint of nothing */
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
+                           "\"method\":\"tools/call\",\"params\":"
+                           "{\"name\":\"t\"}}", &rpc), 0);
+    assert_int_equal(rpc.args_size, 0);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_duplicates_on_the_decision_path(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                           "\"ping\",\"method\":\"tools/call\"}", &rpc),
+                     NGX_HTTP_MCP_RPC_PARSE_ERROR);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,"
+                           "\"method\":\"ping\"}", &rpc),
+                     NGX_HTTP_MCP_RPC_PARSE_ERROR);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                           "\"tools/call\",\"params\":{\"name\":\"a\"},"
+                           "\"params\":{\"name\":\"b\"}}", &rpc),
+                     NGX_HTTP_MCP_RPC_PARSE_ERROR);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    /* a "name" deeper down is not the tool's name */
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                           "\"tools/call\",\"params\":{\"arguments\":"
+                           "{\"name\":\"x\",\"name2\":{\"name\":\"y\"}},"
+                           "\"name\":\"t\"}}", &rpc), 0);
+    assert_string_equal(rpc.tool, "t");
+    ngx_http_mcp_rpc_free(&rpc);
+
+    /* invalid UTF-8 is not JSON */
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":\"\xff\","
+                           "\"method\":\"ping\"}", &rpc),
+                     NGX_HTTP_MCP_RPC_PARSE_ERROR);
+    ngx_http_mcp_rpc_free(&rpc);
 }
 
 
@@ -274,6 +330,7 @@ main(void)
         cmocka_unit_test(test_duplicate_keys_refused),
         cmocka_unit_test(test_tool_call_fields),
         cmocka_unit_test(test_tool_call_bad_params),
+        cmocka_unit_test(test_duplicates_on_the_decision_path),
         cmocka_unit_test(test_mirrored_fields),
         cmocka_unit_test(test_error_body),
     };
