@@ -42,7 +42,6 @@ typedef struct {
     unsigned                 batch:1;
     unsigned                 bad:1;        /* a field of the wrong type */
     unsigned                 version_ok:1;
-    unsigned                 has_params:1;
     unsigned                 args_object:1;
     size_t                   args_start;
     size_t                   args_end;
@@ -175,7 +174,6 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
         return rpc->method != NULL;
 
     case NGX_HTTP_MCP_AT_PARAMS:
-        sc->has_params = 1;
         sc->reason = "\"params\" must be an object";
         sc->bad = 1;
         break;
@@ -271,6 +269,21 @@ ngx_http_mcp_rpc_map_key(void *ctx, const unsigned char *key, size_t len)
 }
 
 
+/* a container opens: its keys start unclassified */
+
+static int
+ngx_http_mcp_rpc_push(ngx_http_mcp_rpc_scan_t *sc)
+{
+    sc->depth++;
+
+    if (sc->depth <= 3) {
+        sc->at[sc->depth] = NGX_HTTP_MCP_AT_OTHER;
+    }
+
+    return 1;
+}
+
+
 static int
 ngx_http_mcp_rpc_start_map(void *ctx)
 {
@@ -278,15 +291,11 @@ ngx_http_mcp_rpc_start_map(void *ctx)
 
     switch (ngx_http_mcp_rpc_at(sc)) {
 
-    case NGX_HTTP_MCP_AT_ID:
-    case NGX_HTTP_MCP_AT_METHOD:
-    case NGX_HTTP_MCP_AT_JSONRPC:
-        sc->bad = 1;
-        break;
-
     case NGX_HTTP_MCP_AT_PARAMS:
-        sc->has_params = 1;
-        break;
+    case NGX_HTTP_MCP_AT_META:
+    case NGX_HTTP_MCP_AT_RESULT:
+    case NGX_HTTP_MCP_AT_ERROR:
+        break;                     /* objects, as they should be */
 
     case NGX_HTTP_MCP_AT_ARGUMENTS:
         if (sc->depth == 2) {
@@ -297,16 +306,14 @@ ngx_http_mcp_rpc_start_map(void *ctx)
         break;
 
     default:
-        break;
+        if (sc->depth > 0
+            && !ngx_http_mcp_rpc_value(sc, NGX_HTTP_MCP_V_OTHER, NULL, 0))
+        {
+            return 0;
+        }
     }
 
-    sc->depth++;
-
-    if (sc->depth <= 3) {
-        sc->at[sc->depth] = NGX_HTTP_MCP_AT_OTHER;
-    }
-
-    return 1;
+    return ngx_http_mcp_rpc_push(sc);
 }
 
 
@@ -327,6 +334,8 @@ ngx_http_mcp_rpc_end_map(void *ctx)
 }
 
 
+/* an array is a batch at the top, else a value like any scalar */
+
 static int
 ngx_http_mcp_rpc_start_array(void *ctx)
 {
@@ -335,37 +344,11 @@ ngx_http_mcp_rpc_start_array(void *ctx)
     if (sc->depth == 0) {
         sc->batch = 1;
 
-    } else {
-        switch (ngx_http_mcp_rpc_at(sc)) {
-
-        case NGX_HTTP_MCP_AT_ID:
-        case NGX_HTTP_MCP_AT_METHOD:
-        case NGX_HTTP_MCP_AT_JSONRPC:
-            sc->bad = 1;
-            break;
-
-        case NGX_HTTP_MCP_AT_PARAMS:
-            sc->has_params = 1;
-            sc->reason = "\"params\" must be an object";
-            sc->bad = 1;
-            break;
-
-        case NGX_HTTP_MCP_AT_ARGUMENTS:
-            sc->args_object = 0;
-            break;
-
-        default:
-            break;
-        }
+    } else if (!ngx_http_mcp_rpc_value(sc, NGX_HTTP_MCP_V_OTHER, NULL, 0)) {
+        return 0;
     }
 
-    sc->depth++;
-
-    if (sc->depth <= 3) {
-        sc->at[sc->depth] = NGX_HTTP_MCP_AT_OTHER;
-    }
-
-    return 1;
+    return ngx_http_mcp_rpc_push(sc);
 }
 
 

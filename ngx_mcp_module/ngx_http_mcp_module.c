@@ -44,8 +44,6 @@ static char *ngx_http_mcp_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_jwt_hmac_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_mcp_resource_scopes(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_mcp_merge_jwt(ngx_conf_t *cf,
@@ -267,9 +265,9 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
 
     { ngx_string("mcp_resource_scopes"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_mcp_resource_scopes,
+      ngx_http_mcp_str_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_mcp_loc_conf_t, resource_scopes),
       NULL },
 
     { ngx_string("mcp_protected_resource_metadata"),
@@ -1085,39 +1083,6 @@ ngx_http_mcp_jwt_hmac_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
                            "\"mcp_jwt_hmac_secret_file\" \"%V\" holds fewer "
                            "than %d bytes", &value[1], NGX_HTTP_MCP_MIN_SECRET);
         return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_mcp_resource_scopes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_mcp_loc_conf_t *mlcf = conf;
-
-    ngx_str_t   *value, *scope;
-    ngx_uint_t   i;
-
-    if (mlcf->resource_scopes != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    mlcf->resource_scopes = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                             sizeof(ngx_str_t));
-    if (mlcf->resource_scopes == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        scope = ngx_array_push(mlcf->resource_scopes);
-        if (scope == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *scope = value[i];
     }
 
     return NGX_CONF_OK;

@@ -3,6 +3,7 @@ with a message that names the directive, and a JWKS file is re-read when it
 changes (no reload).  These run nginx with small hand-written configs."""
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -60,6 +61,23 @@ http {{
     }}
 }}
 """
+
+
+@contextlib.contextmanager
+def running_nginx(d, location, port):
+    """nginx with conf_text()'s server and this location, until the block ends."""
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text(d, "", location, port))
+    proc = subprocess.Popen([NGINX_BIN, "-p", d, "-c", conf, "-e", os.path.join(d, "logs", "e")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert eventually(lambda: _listening(port), 10)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(timeout=10)
 
 
 def nginx_t(http="", location=""):
@@ -147,16 +165,8 @@ def test_jwks_file_is_reloaded_when_it_changes():
     aud = f"http://127.0.0.1:{port}/mcp"
     location = (f"mcp_identity_secret_file {d}/secret; mcp_jwt_issuer https://idp.test/realms/r;"
                 f"mcp_resource {aud}; mcp_jwks_file {jwks};")
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(conf_text(d, "", location, port))
-    proc = subprocess.Popen([NGINX_BIN, "-p", d, "-c", conf, "-e", os.path.join(d, "logs", "e")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        assert eventually(lambda: _listening(port), 10)
+    with running_nginx(d, location, port) as url:
         ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-        url = f"http://127.0.0.1:{port}/mcp"
         assert post(url, ping, key=token(key_a, "a", aud)).status == 200
         assert post(url, ping, key=token(key_b, "b", aud)).status == 401
         # an API key at a JWT-only endpoint is refused, not looked up
@@ -170,9 +180,6 @@ def test_jwks_file_is_reloaded_when_it_changes():
             f.write("{broken")
         time.sleep(1.5)
         assert post(url, ping, key=token(key_a, "a", aud)).status == 200
-    finally:
-        proc.send_signal(signal.SIGQUIT)
-        proc.wait(timeout=10)
 
 
 def _listening(port):
@@ -195,21 +202,10 @@ def test_session_requests_pass_when_configured():
     aud = f"http://127.0.0.1:{port}/mcp"
     location = (f"mcp_identity_secret_file {d}/secret; mcp_jwt_issuer https://idp.test/realms/r;"
                 f"mcp_resource {aud}; mcp_jwks_file {jwks}; mcp_session_requests pass;")
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(conf_text(d, "", location, port))
-    proc = subprocess.Popen([NGINX_BIN, "-p", d, "-c", conf, "-e", os.path.join(d, "logs", "e")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        assert eventually(lambda: _listening(port), 10)
-        url = f"http://127.0.0.1:{port}/mcp"
+    with running_nginx(d, location, port) as url:
         good = token(key, "a", aud)
         for method in ("GET", "DELETE"):
             assert post(url, b"", key=good, method=method,
                         headers={"Mcp-Session-Id": "s-1"}).status == 200
             assert post(url, b"", method=method).status == 401
         assert post(url, b"", key=good, method="PUT").status == 405
-    finally:
-        proc.send_signal(signal.SIGQUIT)
-        proc.wait(timeout=10)
