@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,7 +183,7 @@ http {{
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     wait_for_port(port, proc, "the cold nginx")
-    return proc, f"http://127.0.0.1:{port}/bench/mcp"
+    return proc, f"http://127.0.0.1:{port}/bench/mcp", state
 
 
 def main():
@@ -239,7 +240,7 @@ def main():
         jwks_path = stack.path("jwks.json")
         with urllib.request.urlopen(stack.issuer + "/protocol/openid-connect/certs") as r:
             open(jwks_path, "wb").write(r.read())
-        cold, cold_url = cold_nginx(stack, upstream_port, jwks_path)
+        cold, cold_url, cold_state = cold_nginx(stack, upstream_port, jwks_path)
         try:
             c = args.connections
             cases = [("(a) bare proxy_pass", origin + "/bench/bare", None, CALL, c),
@@ -266,6 +267,8 @@ def main():
         finally:
             cold.send_signal(signal.SIGQUIT)
             cold.wait(timeout=10)
+            shutil.rmtree(cold_state, ignore_errors=True)
+            shutil.rmtree(static, ignore_errors=True)
 
     base = results[0][1]["rps"]
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, median of "

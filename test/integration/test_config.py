@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,8 +22,19 @@ from conftest import eventually, post
 from stack import MODULE_SO, NGINX_BIN, free_port
 
 
+CREATED = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_nginx_dirs():
+    yield
+    for d in CREATED:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def nginx_dir():
     d = tempfile.mkdtemp(prefix="ngx-mcp-conf-")
+    CREATED.append(d)
     os.chmod(d, 0o755)
     for sub in ("logs", "tmp"):
         os.makedirs(os.path.join(d, sub))
