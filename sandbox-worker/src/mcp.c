@@ -250,6 +250,54 @@ sw_exec_figures(sw_reply_t *r, const char *outcome, json_t *res)
     r->rss_kb = (long) json_integer_value(json_object_get(res, "maxrss_kb"));
 }
 
+/*
+ * sandbox_status is answered by the daemon itself: it reports on the
+ * sandbox, so it needs no sandboxed child (and works while it is busy).
+ */
+static void
+sw_sandbox_status(sw_mcp_t *mcp, json_t *id, sw_reply_t *r)
+{
+    sw_pool_stats_t  st;
+    json_t          *status, *outcomes;
+    char            *text;
+    int              i;
+
+    sw_pool_stats(mcp->pool, &st);
+
+    outcomes = json_object();
+    for (i = 0; i < SW_OUT_N; i++) {
+        json_object_set_new(outcomes, sw_outcome_names[i],
+                            json_integer((json_int_t) st.outcomes[i]));
+    }
+
+    status = json_pack("{s:s,s:b,s:i,s:{s:I,s:I,s:I,s:I},"
+                       "s:{s:I,s:I,s:I,s:I},s:o,s:I}",
+                       "server", mcp->server_name,
+                       "ready", st.alive,
+                       "landlock_abi", st.landlock_abi,
+                       "limits", "wall_ms", (json_int_t) mcp->limits.wall_ms,
+                       "cpu_ms", (json_int_t) mcp->limits.cpu_ms,
+                       "memory_mb", (json_int_t) mcp->limits.memory_mb,
+                       "output_bytes", (json_int_t) mcp->limits.output_bytes,
+                       "load", "busy", (json_int_t) st.busy,
+                       "queued", (json_int_t) st.queued,
+                       "max_busy", (json_int_t) st.max_busy,
+                       "max_queue", (json_int_t) st.max_queue,
+                       "calls", outcomes,
+                       "zygote_restarts", (json_int_t) st.restarts);
+    if (status == NULL) {
+        sw_reply_error(r, 500, id, SW_RPC_INTERNAL, "Internal error");
+        return;
+    }
+    text = json_dumps(status, JSON_INDENT(2));
+    sw_reply_result(r, id, json_pack("{s:[{s:s,s:s}],s:o,s:b}",
+                                     "content", "type", "text",
+                                     "text", text ? text : "",
+                                     "structuredContent", status,
+                                     "isError", 0));
+    free(text);
+}
+
 static void
 sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
     sw_reply_t *r)
@@ -290,6 +338,10 @@ sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
         char msg[400];
         snprintf(msg, sizeof(msg), "Invalid params for %s: %s", name, err);
         sw_reply_error(r, 200, id, SW_RPC_INVALID_PARAMS, msg);
+        goto done;
+    }
+    if (strcmp(name, "sandbox_status") == 0) {
+        sw_sandbox_status(mcp, id, r);
         goto done;
     }
     timeout = json_object_get(args, "timeout");

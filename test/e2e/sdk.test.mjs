@@ -7,6 +7,7 @@
 //   IDP_TOKEN_URL           demo IdP token endpoint          } optional: the JWT test
 //   IDP_CLIENT_SECRET       secret of mcp-gateway-client    } is skipped unless
 //   DEMO_ANALYST_PASSWORD   password of demo-analyst        } all three are set
+//   DEMO_ADMIN_PASSWORD     password of demo-admin: the analyst/admin comparison
 //
 // Run: MCP_URL=... MCP_ANALYST_KEY=... MCP_VIEWER_KEY=... node --test test/e2e/sdk.test.mjs
 
@@ -163,37 +164,71 @@ describe('MCP gateway through the official SDK', () => {
   });
 
   test('JWT from the demo IdP (password grant) is accepted', async (t) => {
-    const tokenUrl = process.env.IDP_TOKEN_URL;
-    const clientSecret = process.env.IDP_CLIENT_SECRET;
     const password = process.env.DEMO_ANALYST_PASSWORD;
-    const url = mcpUrl();
-    if (!tokenUrl || !clientSecret || !password) {
+    if (!process.env.IDP_TOKEN_URL || !process.env.IDP_CLIENT_SECRET || !password) {
       t.skip('IDP_TOKEN_URL, IDP_CLIENT_SECRET and DEMO_ANALYST_PASSWORD are not all set: '
         + 'the gateway JWT test runs only when the harness starts the demo IdP');
       return;
     }
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`mcp-gateway-client:${clientSecret}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({
-        grant_type: 'password',
-        username: 'demo-analyst',
-        password,
-        resource: url.href,
-      }),
-    });
-    const body = await res.json().catch(() => ({}));
-    assert.equal(res.status, 200, `token request failed: ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`);
-    assert.ok(body.access_token, 'token response has an access_token');
+    const token = await passwordToken('demo-analyst', password);
 
-    await withClient(body.access_token, assertAnalystCanExecute);
+    await withClient(token, assertAnalystCanExecute);
 
     // A tampered token must be refused like a wrong key.
-    const [h, p, s] = body.access_token.split('.');
+    const [h, p, s] = token.split('.');
     const flipped = `${s.slice(0, -2)}${s.at(-2) === 'A' ? 'B' : 'A'}${s.at(-1)}`;
     await assertConnectRejected401(`${h}.${p}.${flipped}`);
   });
+
+  test('demo-analyst and demo-admin see different tools; the admin tool is refused to the analyst',
+    async (t) => {
+      const analystPassword = process.env.DEMO_ANALYST_PASSWORD;
+      const adminPassword = process.env.DEMO_ADMIN_PASSWORD;
+      if (!process.env.IDP_TOKEN_URL || !process.env.IDP_CLIENT_SECRET || !analystPassword
+          || !adminPassword) {
+        t.skip('the demo IdP variables are not all set');
+        return;
+      }
+      const analyst = await passwordToken('demo-analyst', analystPassword);
+      const admin = await passwordToken('demo-admin', adminPassword);
+
+      const analystTools = await withClient(analyst, async (c) => (await c.listTools()).tools.map((x) => x.name));
+      const adminTools = await withClient(admin, async (c) => (await c.listTools()).tools.map((x) => x.name));
+      assert.ok(adminTools.includes('sandbox_status'), `admin tools: ${adminTools}`);
+      assert.ok(!analystTools.includes('sandbox_status'), `analyst tools: ${analystTools}`);
+      assert.deepEqual(adminTools.filter((x) => x !== 'sandbox_status').sort(), [...analystTools].sort());
+
+      const status = await withClient(admin, (c) => c.callTool({ name: 'sandbox_status', arguments: {} }));
+      assert.ok(!status.isError);
+      assert.equal(status.structuredContent.ready, true);
+      assert.equal(typeof status.structuredContent.limits.wall_ms, 'number');
+
+      await withClient(analyst, async (c) => {
+        await assert.rejects(c.callTool({ name: 'sandbox_status', arguments: {} }), (err) => {
+          assert.ok(err instanceof McpError);
+          assert.equal(err.code, ErrorCode.InvalidParams);
+          assert.match(err.message, /Unknown tool: sandbox_status/);
+          return true;
+        });
+      });
+    });
 });
+
+
+// An access token from the demo IdP by the password grant, for MCP_URL.
+async function passwordToken(username, password) {
+  const res = await fetch(process.env.IDP_TOKEN_URL, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`mcp-gateway-client:${process.env.IDP_CLIENT_SECRET}`)
+        .toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'password', username, password, resource: mcpUrl().href }),
+  });
+  const body = await res.json().catch(() => ({}));
+  assert.equal(res.status, 200,
+    `token request failed: ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`);
+  assert.ok(body.access_token, 'token response has an access_token');
+  return body.access_token;
+}

@@ -75,7 +75,8 @@ def test_provider_tokens_carry_roles(stack):
     admin = stack.token("demo-admin", stack.secrets["DEMO_ADMIN_PASSWORD"])
     service = stack.token(None, None, grant="client_credentials")
     assert tools(stack, analyst) == ["execute_code", "get_available_tools", "log_store"]
-    assert tools(stack, admin) == ["execute_code", "get_available_tools", "log_store"]
+    assert tools(stack, admin) == ["execute_code", "get_available_tools", "log_store",
+                                   "sandbox_status"]
     assert tools(stack, service) == ["get_available_tools"]          # mcp-viewer
 
 

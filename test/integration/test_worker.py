@@ -193,7 +193,8 @@ def test_tools_list(worker):
     status, _, body = worker.rpc("tools/list", {}, id_=7)
     assert status == 200 and body["id"] == 7
     tools = {t["name"]: t for t in body["result"]["tools"]}
-    assert set(tools) == {"execute_code", "log_store", "get_available_tools"}
+    assert set(tools) == {"execute_code", "log_store", "get_available_tools",
+                          "sandbox_status"}
     for t in tools.values():
         assert t["inputSchema"]["type"] == "object"
         assert isinstance(t["description"], str) and t["description"]
@@ -608,3 +609,15 @@ def test_zygote_restart(worker):
     assert worker.run("print(6 * 7)")[1].strip() == "42"
     _, _, metrics = worker.request("GET", "/metrics")
     assert b"mcp_worker_zygote_restarts_total 1" in metrics
+
+
+def test_sandbox_status_reports_limits_and_load(worker):
+    worker.run("print(1)")
+    status, h, body = worker.call("sandbox_status", {})
+    assert status == 200, body
+    report = body["result"]["structuredContent"]
+    assert report["ready"] is True
+    assert report["limits"]["output_bytes"] == OUTPUT_CAP
+    assert report["load"]["max_busy"] == 4 and report["load"]["max_queue"] == 8
+    assert report["calls"]["ok"] >= 1
+    assert report["landlock_abi"] >= 1
