@@ -39,8 +39,9 @@ ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len)
 
 /*
  * OpenSSL 3 looks an algorithm up on every call unless it was fetched
- * explicitly: the digest and the MAC are fetched once and the keyed MAC
- * is prepared once, then duplicated per use.
+ * explicitly: the digest and the MAC are fetched once, and the keyed MAC
+ * is prepared once and re-initialised with the same key for each use (a
+ * worker process is single-threaded, so one context serves it).
  */
 
 struct ngx_http_mcp_signer_s {
@@ -48,7 +49,9 @@ struct ngx_http_mcp_signer_s {
 };
 
 
-static EVP_MD  *ngx_http_mcp_sha256_md;
+/* per process (a worker is single-threaded): fetched and made once */
+static EVP_MD      *ngx_http_mcp_sha256_md;
+static EVP_MD_CTX  *ngx_http_mcp_sha256_ctx;
 
 
 void
@@ -57,10 +60,14 @@ ngx_http_mcp_sha256(const unsigned char *data, size_t len,
 {
     if (ngx_http_mcp_sha256_md == NULL) {
         ngx_http_mcp_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_mcp_sha256_ctx = EVP_MD_CTX_new();
     }
 
-    if (ngx_http_mcp_sha256_md == NULL
-        || !EVP_Digest(data, len, out, NULL, ngx_http_mcp_sha256_md, NULL))
+    if (ngx_http_mcp_sha256_md == NULL || ngx_http_mcp_sha256_ctx == NULL
+        || !EVP_DigestInit_ex(ngx_http_mcp_sha256_ctx, ngx_http_mcp_sha256_md,
+                              NULL)
+        || !EVP_DigestUpdate(ngx_http_mcp_sha256_ctx, data, len)
+        || !EVP_DigestFinal_ex(ngx_http_mcp_sha256_ctx, out, NULL))
     {
         SHA256(data, len, out);    /* the slow, always available path */
     }
@@ -140,27 +147,41 @@ ngx_http_mcp_identity_sign(const ngx_http_mcp_signer_t *signer,
     const unsigned char *const *fields, const size_t *lens, size_t n,
     unsigned char *out)
 {
-    int            ok;
-    size_t         i, mdlen;
-    EVP_MAC_CTX   *ctx;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+    int             ok;
+    size_t          i, mdlen, len;
+    unsigned char  *msg, *p, md[EVP_MAX_MD_SIZE], buf[1024];
 
-    ctx = EVP_MAC_CTX_dup(signer->ctx);
-    if (ctx == NULL) {
+    /* one update of the whole message: each update is a provider call */
+    len = 2;
+
+    for (i = 0; i < n; i++) {
+        len += 1 + lens[i];
+    }
+
+    msg = (len <= sizeof(buf)) ? buf : malloc(len);
+    if (msg == NULL) {
         return -1;
     }
 
-    ok = EVP_MAC_update(ctx, (const unsigned char *) "v1", 2);
+    p = msg;
+    *p++ = 'v';
+    *p++ = '1';
 
-    for (i = 0; ok && i < n; i++) {
-        ok = EVP_MAC_update(ctx, (const unsigned char *) "\n", 1)
-             && EVP_MAC_update(ctx, fields[i], lens[i]);
+    for (i = 0; i < n; i++) {
+        *p++ = '\n';
+        memcpy(p, fields[i], lens[i]);
+        p += lens[i];
     }
 
-    ok = ok && EVP_MAC_final(ctx, md, &mdlen, sizeof(md))
+    /* a NULL key: the key set at creation is used again */
+    ok = EVP_MAC_init(signer->ctx, NULL, 0, NULL)
+         && EVP_MAC_update(signer->ctx, msg, len)
+         && EVP_MAC_final(signer->ctx, md, &mdlen, sizeof(md))
          && mdlen == SHA256_DIGEST_LENGTH;
 
-    EVP_MAC_CTX_free(ctx);
+    if (msg != buf) {
+        free(msg);
+    }
 
     if (!ok) {
         return -1;

@@ -176,7 +176,6 @@ static ngx_int_t
 ngx_http_mcp_push_header(ngx_http_request_t *r, ngx_list_t *headers,
     const char *name, ngx_str_t *value)
 {
-    size_t            len;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(headers);
@@ -184,21 +183,20 @@ ngx_http_mcp_push_header(ngx_http_request_t *r, ngx_list_t *headers,
         return NGX_ERROR;
     }
 
-    len = ngx_strlen(name);
-
     h->key.data = (u_char *) name;
-    h->key.len = len;
+    h->key.len = ngx_strlen(name);
     h->value = *value;
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
 
-    h->lowcase_key = ngx_pnalloc(r->pool, len);
+    /* the proxy looks headers up by lower-case name and hash */
+    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
     if (h->lowcase_key == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
 
     return NGX_OK;
 }

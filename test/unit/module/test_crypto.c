@@ -139,6 +139,21 @@ test_identity_signature(void **state)
                                                 other), 0);
     assert_memory_equal(out, other, sizeof(out));
 
+    /* a message longer than the signer's stack buffer */
+    {
+        static unsigned char  big[3000];
+        unsigned char         a[NGX_HTTP_MCP_SIGNATURE_LEN];
+        unsigned char         b[NGX_HTTP_MCP_SIGNATURE_LEN];
+        const unsigned char  *one[] = { big };
+        size_t                len[] = { sizeof(big) };
+
+        memset(big, 'x', sizeof(big));
+        assert_int_equal(ngx_http_mcp_identity_sign(signer, one, len, 1, a), 0);
+        big[2999] = 'y';
+        assert_int_equal(ngx_http_mcp_identity_sign(signer, one, len, 1, b), 0);
+        assert_memory_not_equal(a, b, sizeof(a));
+    }
+
     ngx_http_mcp_signer_free(signer);
 }
 
