@@ -57,6 +57,13 @@ static ngx_int_t ngx_http_mcp_deny_auth(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mcp_set_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static void ngx_http_mcp_ctx_cleanup(void *data);
+static void *ngx_http_mcp_pool_malloc(void *ctx, size_t size);
+static void *ngx_http_mcp_pool_realloc(void *ctx, void *p, size_t size);
+static void ngx_http_mcp_pool_free(void *ctx, void *p);
+
+
+/* room before a pool block for its size, keeping the block aligned */
+#define NGX_HTTP_MCP_ALLOC_HEADER  16
 
 
 ngx_int_t
@@ -390,8 +397,15 @@ ngx_http_mcp_parse_body(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
     }
 
     /* the outcome is acted on after authentication: no parser oracle */
+    /* the parser's memory comes from the request's pool */
+    ctx->rpc_alloc.malloc = ngx_http_mcp_pool_malloc;
+    ctx->rpc_alloc.realloc = ngx_http_mcp_pool_realloc;
+    ctx->rpc_alloc.free = ngx_http_mcp_pool_free;
+    ctx->rpc_alloc.ctx = r->pool;
+
     ctx->rpc_error = ngx_http_mcp_rpc_parse((const char *) body.data,
-                                            body.len, &ctx->rpc);
+                                            body.len, &ctx->rpc,
+                                            &ctx->rpc_alloc);
 
     ngx_http_mcp_note_message(r, ctx);
 
@@ -456,59 +470,49 @@ ngx_http_mcp_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/* copies what the audit record needs out of the parsed message */
+/*
+ * What the audit record needs of the parsed message.  The strings stay
+ * the message's own: they live until the ctx cleanup, after the log phase.
+ */
 
 static void
 ngx_http_mcp_note_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 {
-    char                *id;
-    size_t               len;
     ngx_http_mcp_rpc_t  *rpc;
 
     rpc = &ctx->rpc;
 
     if (rpc->method) {
-        len = ngx_strlen(rpc->method);
-        ctx->method.data = ngx_pstrdup(r->pool,
-                                       &(ngx_str_t) { len,
-                                                      (u_char *) rpc->method });
-        ctx->method.len = ctx->method.data ? len : 0;
+        ctx->method.data = (u_char *) rpc->method;
+        ctx->method.len = ngx_strlen(rpc->method);
 
     } else if (rpc->kind == NGX_HTTP_MCP_MSG_RESPONSE) {
         ngx_str_set(&ctx->method, "(response)");
     }
 
-    if (rpc->tool) {
-        len = ngx_strlen(rpc->tool);
-        ctx->tool.data = ngx_pstrdup(r->pool,
-                                     &(ngx_str_t) { len,
-                                                    (u_char *) rpc->tool });
-        ctx->tool.len = ctx->tool.data ? len : 0;
-
-        ctx->args_sha256.data = ngx_pnalloc(r->pool,
-                                            NGX_HTTP_MCP_SHA256_HEX_LEN);
-        if (ctx->args_sha256.data) {
-            ngx_hex_dump(ctx->args_sha256.data, rpc->args_sha256, 32);
-            ctx->args_sha256.len = NGX_HTTP_MCP_SHA256_HEX_LEN;
-        }
-
-        ctx->args_size.data = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
-        if (ctx->args_size.data) {
-            ctx->args_size.len = ngx_sprintf(ctx->args_size.data, "%uz",
-                                             rpc->args_size)
-                                 - ctx->args_size.data;
-        }
+    if (rpc->id_text) {
+        ctx->rpc_id.data = (u_char *) rpc->id_text;
+        ctx->rpc_id.len = ngx_strlen(rpc->id_text);
     }
 
-    if (rpc->id) {
-        id = ngx_http_mcp_rpc_id_text(rpc);
-        if (id) {
-            len = ngx_strlen(id);
-            ctx->rpc_id.data = ngx_pstrdup(r->pool,
-                                           &(ngx_str_t) { len, (u_char *) id });
-            ctx->rpc_id.len = ctx->rpc_id.data ? len : 0;
-            free(id);
-        }
+    if (rpc->tool == NULL) {
+        return;
+    }
+
+    ctx->tool.data = (u_char *) rpc->tool;
+    ctx->tool.len = ngx_strlen(rpc->tool);
+
+    ctx->args_sha256.data = ngx_pnalloc(r->pool, NGX_HTTP_MCP_SHA256_HEX_LEN);
+    if (ctx->args_sha256.data) {
+        ngx_hex_dump(ctx->args_sha256.data, rpc->args_sha256, 32);
+        ctx->args_sha256.len = NGX_HTTP_MCP_SHA256_HEX_LEN;
+    }
+
+    ctx->args_size.data = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
+    if (ctx->args_size.data) {
+        ctx->args_size.len = ngx_sprintf(ctx->args_size.data, "%uz",
+                                         rpc->args_size)
+                             - ctx->args_size.data;
     }
 }
 
@@ -1037,6 +1041,62 @@ ngx_http_mcp_set_header(ngx_http_request_t *r, const char *name,
 #endif
 
     return NGX_OK;
+}
+
+
+/*
+ * yajl's allocator on the request's pool: no malloc()/free() per message;
+ * a block remembers its size for realloc(), and free() leaves the memory
+ * to the pool.
+ */
+
+static void *
+ngx_http_mcp_pool_malloc(void *ctx, size_t size)
+{
+    u_char  *p;
+
+    p = ngx_palloc(ctx, NGX_HTTP_MCP_ALLOC_HEADER + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *(size_t *) p = size;
+
+    return p + NGX_HTTP_MCP_ALLOC_HEADER;
+}
+
+
+static void *
+ngx_http_mcp_pool_realloc(void *ctx, void *p, size_t size)
+{
+    size_t   old;
+    u_char  *n;
+
+    if (p == NULL) {
+        return ngx_http_mcp_pool_malloc(ctx, size);
+    }
+
+    old = *(size_t *) ((u_char *) p - NGX_HTTP_MCP_ALLOC_HEADER);
+
+    if (size <= old) {
+        return p;
+    }
+
+    n = ngx_http_mcp_pool_malloc(ctx, size);
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n, p, old);
+
+    return n;
+}
+
+
+static void
+ngx_http_mcp_pool_free(void *ctx, void *p)
+{
+    /* the pool frees it with the request */
 }
 
 

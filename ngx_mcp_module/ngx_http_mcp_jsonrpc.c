@@ -54,7 +54,9 @@ static int ngx_http_mcp_rpc_invalid(ngx_http_mcp_rpc_t *rpc, int code,
 static int ngx_http_mcp_rpc_finish(ngx_http_mcp_rpc_scan_t *sc);
 static int ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
     const unsigned char *value, size_t len);
-static char *ngx_http_mcp_rpc_strdup(const unsigned char *s, size_t len);
+static char *ngx_http_mcp_rpc_strdup(ngx_http_mcp_rpc_t *rpc,
+    const unsigned char *s, size_t len);
+static void ngx_http_mcp_rpc_release(ngx_http_mcp_rpc_t *rpc, void *p);
 
 
 #define NGX_HTTP_MCP_V_STRING  1
@@ -122,7 +124,6 @@ static int
 ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
     const unsigned char *value, size_t len)
 {
-    char                *copy;
     ngx_http_mcp_rpc_t  *rpc;
 
     rpc = sc->rpc;
@@ -149,14 +150,19 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
         if (type == NGX_HTTP_MCP_V_STRING) {
             rpc->id = json_stringn((const char *) value, len);
 
+            /* a string id is written out escaped, as JSON */
+            rpc->id_text = json_dumps(rpc->id, JSON_COMPACT | JSON_ENCODE_ANY
+                                               | JSON_ENSURE_ASCII);
+            rpc->id_text_malloced = 1;
+
         } else if (type == NGX_HTTP_MCP_V_INTEGER) {
-            copy = ngx_http_mcp_rpc_strdup(value, len);
-            if (copy == NULL) {
+            /* an integer's text is its JSON: kept as it came */
+            rpc->id_text = ngx_http_mcp_rpc_strdup(rpc, value, len);
+            if (rpc->id_text == NULL) {
                 return 0;
             }
 
-            rpc->id = json_integer(strtoll(copy, NULL, 10));
-            free(copy);
+            rpc->id = json_integer(strtoll(rpc->id_text, NULL, 10));
 
         } else {
             sc->bad = 1;
@@ -170,7 +176,7 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
             break;
         }
 
-        rpc->method = ngx_http_mcp_rpc_strdup(value, len);
+        rpc->method = ngx_http_mcp_rpc_strdup(rpc, value, len);
         return rpc->method != NULL;
 
     case NGX_HTTP_MCP_AT_PARAMS:
@@ -180,7 +186,7 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
 
     case NGX_HTTP_MCP_AT_NAME:
         if (type == NGX_HTTP_MCP_V_STRING) {
-            rpc->params_name = ngx_http_mcp_rpc_strdup(value, len);
+            rpc->params_name = ngx_http_mcp_rpc_strdup(rpc, value, len);
             return rpc->params_name != NULL;
         }
 
@@ -188,7 +194,7 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
 
     case NGX_HTTP_MCP_AT_URI:
         if (type == NGX_HTTP_MCP_V_STRING) {
-            rpc->params_uri = ngx_http_mcp_rpc_strdup(value, len);
+            rpc->params_uri = ngx_http_mcp_rpc_strdup(rpc, value, len);
             return rpc->params_uri != NULL;
         }
 
@@ -200,7 +206,7 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
 
     case NGX_HTTP_MCP_AT_META_VERSION:
         if (type == NGX_HTTP_MCP_V_STRING) {
-            rpc->meta_version = ngx_http_mcp_rpc_strdup(value, len);
+            rpc->meta_version = ngx_http_mcp_rpc_strdup(rpc, value, len);
             return rpc->meta_version != NULL;
         }
 
@@ -379,7 +385,8 @@ static yajl_callbacks  ngx_http_mcp_rpc_callbacks = {
 
 
 int
-ngx_http_mcp_rpc_parse(const char *buf, size_t len, ngx_http_mcp_rpc_t *rpc)
+ngx_http_mcp_rpc_parse(const char *buf, size_t len, ngx_http_mcp_rpc_t *rpc,
+    const yajl_alloc_funcs *alloc)
 {
     yajl_status               rc;
     ngx_http_mcp_rpc_scan_t   sc;
@@ -387,10 +394,12 @@ ngx_http_mcp_rpc_parse(const char *buf, size_t len, ngx_http_mcp_rpc_t *rpc)
     memset(rpc, 0, sizeof(ngx_http_mcp_rpc_t));
     memset(&sc, 0, sizeof(ngx_http_mcp_rpc_scan_t));
 
+    rpc->alloc = alloc;
     sc.rpc = rpc;
     sc.body = buf;
 
-    sc.yajl = yajl_alloc(&ngx_http_mcp_rpc_callbacks, NULL, &sc);
+    sc.yajl = yajl_alloc(&ngx_http_mcp_rpc_callbacks,
+                         (yajl_alloc_funcs *) alloc, &sc);
     if (sc.yajl == NULL) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INTERNAL_ERROR,
                                         "out of memory");
@@ -409,6 +418,16 @@ ngx_http_mcp_rpc_parse(const char *buf, size_t len, ngx_http_mcp_rpc_t *rpc)
             json_decref(rpc->id);
             rpc->id = NULL;
         }
+
+        if (rpc->id_text_malloced) {
+            free(rpc->id_text);
+
+        } else {
+            ngx_http_mcp_rpc_release(rpc, rpc->id_text);
+        }
+
+        rpc->id_text = NULL;
+        rpc->id_text_malloced = 0;
 
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_PARSE_ERROR,
                                         sc.reason ? sc.reason
@@ -472,6 +491,7 @@ ngx_http_mcp_rpc_finish(ngx_http_mcp_rpc_scan_t *sc)
     rpc->kind = rpc->id ? NGX_HTTP_MCP_MSG_REQUEST
                         : NGX_HTTP_MCP_MSG_NOTIFICATION;
 
+
     if (sc->bad) {
         return ngx_http_mcp_rpc_invalid(rpc, NGX_HTTP_MCP_RPC_INVALID_PARAMS,
                                         sc->reason ? sc->reason
@@ -515,11 +535,13 @@ ngx_http_mcp_rpc_finish(ngx_http_mcp_rpc_scan_t *sc)
 
 
 static char *
-ngx_http_mcp_rpc_strdup(const unsigned char *s, size_t len)
+ngx_http_mcp_rpc_strdup(ngx_http_mcp_rpc_t *rpc, const unsigned char *s,
+    size_t len)
 {
     char  *copy;
 
-    copy = malloc(len + 1);
+    copy = rpc->alloc ? rpc->alloc->malloc(rpc->alloc->ctx, len + 1)
+                      : malloc(len + 1);
     if (copy == NULL) {
         return NULL;
     }
@@ -550,24 +572,35 @@ ngx_http_mcp_rpc_free(ngx_http_mcp_rpc_t *rpc)
         json_decref(rpc->id);
     }
 
-    free(rpc->method);
-    free(rpc->params_name);
-    free(rpc->params_uri);
-    free(rpc->meta_version);
+    if (rpc->id_text_malloced) {
+        free(rpc->id_text);
+
+    } else {
+        ngx_http_mcp_rpc_release(rpc, rpc->id_text);
+    }
+
+    ngx_http_mcp_rpc_release(rpc, rpc->method);
+    ngx_http_mcp_rpc_release(rpc, rpc->params_name);
+    ngx_http_mcp_rpc_release(rpc, rpc->params_uri);
+    ngx_http_mcp_rpc_release(rpc, rpc->meta_version);
 
     memset(rpc, 0, sizeof(ngx_http_mcp_rpc_t));
 }
 
 
-char *
-ngx_http_mcp_rpc_id_text(const ngx_http_mcp_rpc_t *rpc)
+static void
+ngx_http_mcp_rpc_release(ngx_http_mcp_rpc_t *rpc, void *p)
 {
-    if (rpc->id == NULL) {
-        return strdup("null");
+    if (p == NULL) {
+        return;
     }
 
-    return json_dumps(rpc->id, JSON_COMPACT | JSON_ENCODE_ANY
-                               | JSON_ENSURE_ASCII);
+    if (rpc->alloc) {
+        rpc->alloc->free(rpc->alloc->ctx, p);
+
+    } else {
+        free(p);
+    }
 }
 
 

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <jansson.h>
+#include <yajl/yajl_common.h>
 
 
 #define NGX_HTTP_MCP_RPC_PARSE_ERROR       -32700
@@ -56,23 +57,25 @@ typedef struct {
     size_t                    args_size;
     unsigned char             args_sha256[32];
 
+    char                     *id_text;    /* the id as JSON text, or NULL */
+    unsigned                  id_text_malloced:1;
+
     /* parser state, private to ngx_http_mcp_jsonrpc.c */
     char                     *params_name;
     char                     *params_uri;
+    const yajl_alloc_funcs   *alloc;
 } ngx_http_mcp_rpc_t;
 
 
 /*
  * Parses one message.  Returns 0 when the message is a valid JSON-RPC 2.0
  * request, notification or response, else the JSON-RPC error code to send
- * (rpc->id is kept whenever the body had a usable one).
+ * (rpc->id is kept whenever the body had a usable one).  Memory comes
+ * from alloc (e.g. the request's pool), or malloc() when it is NULL.
  */
 int ngx_http_mcp_rpc_parse(const char *buf, size_t len,
-    ngx_http_mcp_rpc_t *rpc);
+    ngx_http_mcp_rpc_t *rpc, const yajl_alloc_funcs *alloc);
 void ngx_http_mcp_rpc_free(ngx_http_mcp_rpc_t *rpc);
-
-/* The id as compact JSON text ("null" when absent); malloc()ed. */
-char *ngx_http_mcp_rpc_id_text(const ngx_http_mcp_rpc_t *rpc);
 
 /*
  * {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..[,"data":..]}},

@@ -142,6 +142,7 @@ typedef struct {
 
     /* the parsed message */
     ngx_http_mcp_rpc_t         rpc;
+    yajl_alloc_funcs           rpc_alloc;
     int                        rpc_error;
 
     /* Redis lookup */

@@ -14,7 +14,7 @@
 static int
 parse(const char *text, ngx_http_mcp_rpc_t *rpc)
 {
-    return ngx_http_mcp_rpc_parse(text, strlen(text), rpc);
+    return ngx_http_mcp_rpc_parse(text, strlen(text), rpc, NULL);
 }
 
 
@@ -22,7 +22,6 @@ static void
 test_request_with_integer_id(void **state)
 {
     ngx_http_mcp_rpc_t  rpc;
-    char               *id;
 
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":7,"
                            "\"method\":\"tools/list\"}", &rpc), 0);
@@ -30,9 +29,7 @@ test_request_with_integer_id(void **state)
     assert_string_equal(rpc.method, "tools/list");
     assert_null(rpc.tool);
 
-    id = ngx_http_mcp_rpc_id_text(&rpc);
-    assert_string_equal(id, "7");
-    free(id);
+    assert_string_equal(rpc.id_text, "7");
     ngx_http_mcp_rpc_free(&rpc);
 }
 
@@ -41,16 +38,13 @@ static void
 test_notification_has_no_id(void **state)
 {
     ngx_http_mcp_rpc_t  rpc;
-    char               *id;
 
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\","
                            "\"method\":\"notifications/initialized\"}", &rpc),
                      0);
     assert_int_equal(rpc.kind, NGX_HTTP_MCP_MSG_NOTIFICATION);
 
-    id = ngx_http_mcp_rpc_id_text(&rpc);
-    assert_string_equal(id, "null");
-    free(id);
+    assert_null(rpc.id_text);
     ngx_http_mcp_rpc_free(&rpc);
 }
 
@@ -86,15 +80,12 @@ static void
 test_invalid_requests_keep_id(void **state)
 {
     ngx_http_mcp_rpc_t  rpc;
-    char               *id;
 
     /* wrong version: invalid, but the id is kept for the error */
     assert_int_equal(parse("{\"jsonrpc\":\"1.0\",\"id\":\"a\","
                            "\"method\":\"ping\"}", &rpc),
                      NGX_HTTP_MCP_RPC_INVALID_REQUEST);
-    id = ngx_http_mcp_rpc_id_text(&rpc);
-    assert_string_equal(id, "\"a\"");
-    free(id);
+    assert_string_equal(rpc.id_text, "\"a\"");
     ngx_http_mcp_rpc_free(&rpc);
 
     assert_int_equal(parse("42", &rpc), NGX_HTTP_MCP_RPC_INVALID_REQUEST);
@@ -287,6 +278,56 @@ test_mirrored_fields(void **state)
 }
 
 
+static int  allocated, released;
+
+static void *
+counting_malloc(void *ctx, size_t size)
+{
+    allocated++;
+    return malloc(size);
+}
+
+static void *
+counting_realloc(void *ctx, void *p, size_t size)
+{
+    if (p == NULL) {
+        allocated++;
+    }
+    return realloc(p, size);
+}
+
+static void
+counting_free(void *ctx, void *p)
+{
+    released++;
+    free(p);
+}
+
+
+static void
+test_caller_allocator(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+    yajl_alloc_funcs    funcs = { counting_malloc, counting_realloc,
+                                  counting_free, NULL };
+    const char         *text = "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
+                               "\"tools/call\",\"params\":{\"name\":\"t\"}}";
+
+    allocated = released = 0;
+
+    assert_int_equal(ngx_http_mcp_rpc_parse(text, strlen(text), &rpc, &funcs),
+                     0);
+    assert_string_equal(rpc.tool, "t");
+    assert_string_equal(rpc.id_text, "3");
+    assert_true(allocated > 0);
+
+    ngx_http_mcp_rpc_free(&rpc);
+
+    /* everything the parser took through the allocator went back to it */
+    assert_int_equal(allocated, released);
+}
+
+
 static void
 test_error_body(void **state)
 {
@@ -332,6 +373,7 @@ main(void)
         cmocka_unit_test(test_tool_call_bad_params),
         cmocka_unit_test(test_duplicates_on_the_decision_path),
         cmocka_unit_test(test_mirrored_fields),
+        cmocka_unit_test(test_caller_allocator),
         cmocka_unit_test(test_error_body),
     };
 
