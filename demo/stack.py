@@ -426,7 +426,12 @@ def cmd_run():
     started = time.monotonic()
     stack = Stack(ports=port_settings(), keep_state=True)
     try:
-        stack.start()
+        try:
+            stack.start()
+        except StackError as e:
+            raise StackError(f"{e}; its log is in {stack.path('logs')} "
+                             "(ports: MCP_GATEWAY_PORT, MCP_REDIS_PORT, MCP_WORKER_PORT, "
+                             "MCP_IDP_PORT)") from None
         key = stack.create_key("demo-analyst", "mcp-log-analyst", "--note", "make run demo key")
         print(connection_help(stack, key["key"]))
         print(f"(ready in {time.monotonic() - started:.1f} s)", flush=True)
