@@ -52,6 +52,13 @@ $(BUILD)/.deps-debian: Makefile
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && \
 	    apt-get install -y -qq --no-install-recommends $$missing; \
+	    case " $$missing " in *" nginx "*) \
+	        echo "stopping the nginx service the package started (only its binary is used)"; \
+	        { systemctl disable --now nginx || service nginx stop; } >/dev/null 2>&1 || true;; \
+	    esac; \
+	    case " $$missing " in *" redis-server "*) \
+	        { systemctl disable --now redis-server || service redis-server stop; } >/dev/null 2>&1 || true;; \
+	    esac; \
 	fi
 	@touch $@
 
