@@ -74,17 +74,6 @@ ngx_http_mcp_sha256(const unsigned char *data, size_t len,
 }
 
 
-void
-ngx_http_mcp_sha256_hex(const unsigned char *data, size_t len,
-    unsigned char *out)
-{
-    unsigned char  md[SHA256_DIGEST_LENGTH];
-
-    ngx_http_mcp_sha256(data, len, md);
-    ngx_http_mcp_hex(md, sizeof(md), out);
-}
-
-
 int
 ngx_http_mcp_equal_ct(const unsigned char *a, size_t alen,
     const unsigned char *b, size_t blen)

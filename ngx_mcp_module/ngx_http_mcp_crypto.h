@@ -34,10 +34,6 @@ typedef struct ngx_http_mcp_signer_s  ngx_http_mcp_signer_t;
 void ngx_http_mcp_sha256(const unsigned char *data, size_t len,
     unsigned char *out);
 
-/* lower-case hex SHA-256; out holds NGX_HTTP_MCP_SHA256_HEX_LEN bytes */
-void ngx_http_mcp_sha256_hex(const unsigned char *data, size_t len,
-    unsigned char *out);
-
 /* constant-time equality of two byte strings */
 int ngx_http_mcp_equal_ct(const unsigned char *a, size_t alen,
     const unsigned char *b, size_t blen);

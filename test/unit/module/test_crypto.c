@@ -55,18 +55,22 @@ test_key_format(void **state)
 
 
 static void
-test_sha256_hex(void **state)
+test_sha256(void **state)
 {
-    unsigned char  out[NGX_HTTP_MCP_SHA256_HEX_LEN];
+    unsigned char  out[32];
 
-    ngx_http_mcp_sha256_hex((const unsigned char *) "abc", 3, out);
-    assert_memory_equal(out, "ba7816bf8f01cfea414140de5dae2223"
-                             "b00361a396177a9cb410ff61f20015ad", 64);
+    ngx_http_mcp_sha256((const unsigned char *) "abc", 3, out);
+    assert_memory_equal(out, "\xba\x78\x16\xbf\x8f\x01\xcf\xea"
+                             "\x41\x41\x40\xde\x5d\xae\x22\x23"
+                             "\xb0\x03\x61\xa3\x96\x17\x7a\x9c"
+                             "\xb4\x10\xff\x61\xf2\x00\x15\xad", 32);
 
-    /* twice: the digest fetched on first use serves the second */
-    ngx_http_mcp_sha256_hex((const unsigned char *) "", 0, out);
-    assert_memory_equal(out, "e3b0c44298fc1c149afbf4c8996fb924"
-                             "27ae41e4649b934ca495991b7852b855", 64);
+    /* again: the context made on first use serves the next */
+    ngx_http_mcp_sha256((const unsigned char *) "", 0, out);
+    assert_memory_equal(out, "\xe3\xb0\xc4\x42\x98\xfc\x1c\x14"
+                             "\x9a\xfb\xf4\xc8\x99\x6f\xb9\x24"
+                             "\x27\xae\x41\xe4\x64\x9b\x93\x4c"
+                             "\xa4\x95\x99\x1b\x78\x52\xb8\x55", 32);
 }
 
 
@@ -163,7 +167,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_format),
-        cmocka_unit_test(test_sha256_hex),
+        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_equal_ct),
         cmocka_unit_test(test_identity_signature),
     };
