@@ -116,6 +116,7 @@ bench: deps build
 	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -qq --no-install-recommends wrk; }
 	$(PYTHON) bench/gateway.py
+	$(PYTHON) bench/sandbox.py
 
 # the official MCP conformance suite (test/conformance, pinned) against the
 # demo stack; a report: writes docs/conformance.md, fails only when the
