@@ -5,10 +5,13 @@
  *
  * The access phase of an MCP endpoint, as a small state machine:
  *
- *   START         credentials present?  read the JSON-RPC body
- *   BODY_READ     parse the message; start the API-key lookup
+ *   START         transport rules and credentials noted; read the body
+ *   BODY_READ     parse the message; a cached verdict, a JWT, or start
+ *                 the API-key lookup
  *   LOOKUP        waiting for Redis (resumed through ctx->wake)
- *   LOOKUP_DONE   authenticate, check roles, decide the message
+ *   LOOKUP_DONE   judge the key, check roles, decide the message
+ *   JWKS          waiting for the identity provider's keys (subrequest)
+ *   JWKS_DONE     verify the JWT, check roles, decide the message
  *   DONE          allowed (NGX_OK) or answered here (NGX_DONE)
  *
  * Deny by default: every path that is not an explicit allow answers the
