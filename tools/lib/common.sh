@@ -616,3 +616,54 @@ mcp_confirm() {
     printf '%s: aborted; nothing was changed.\n' "$MCP_PROG" >&2
     exit 1
 }
+
+# ---------------------------------------------------------------------------------------
+# Helpers for the gateway self-test scripts (test-api-keys.sh, test-mcp-endpoints.sh,
+# get-mcp-credentials.sh). They talk HTTP with curl; secrets reach curl only through a
+# config file read from stdin (curl -K -), never through its command line.
+
+# mcp_curl_cfg_str STRING: prints STRING as a double-quoted curl config value.
+mcp_curl_cfg_str() {
+    local s=$1
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\n'/\\n}
+    s=${s//$'\r'/\\r}
+    s=${s//$'\t'/\\t}
+    printf '"%s"' "$s"
+}
+
+# mcp_check_http_url URL WHAT: exits 2 unless URL is an http(s) URL without blanks,
+# quotes or control characters.
+mcp_check_http_url() {
+    [[ $1 =~ ^https?://[^[:space:][:cntrl:]\'\"\\]+$ ]] ||
+        mcp_usage_error "$2 must be an http:// or https:// URL without spaces or quotes."
+}
+
+# mcp_need_cmd NAME...: exits 1 unless every NAME is on PATH.
+mcp_need_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || mcp_die "$c is not installed or not on PATH."
+    done
+}
+
+# mcp_pass NAME / mcp_fail NAME DETAIL: one PASS/FAIL line on stdout; mcp_fail also
+# increments MCP_FAILS.
+MCP_FAILS=0
+mcp_pass() {
+    printf 'PASS  %s\n' "$1"
+}
+mcp_fail() {
+    printf 'FAIL  %s: %s\n' "$1" "$2"
+    MCP_FAILS=$((MCP_FAILS + 1))
+}
+
+# mcp_snippet TEXT: TEXT on one line, control characters replaced, at most 200 bytes
+# (for quoting a response body in a FAIL line).
+mcp_snippet() {
+    local LC_ALL=C
+    local s=${1//[$'\x01'-$'\x1f\x7f']/ }
+    ((${#s} > 200)) && s="${s:0:200}..."
+    printf '%s' "$s"
+}
