@@ -388,3 +388,25 @@ def test_sandbox_down_is_a_json_rpc_error(stack, keys):
     resp = call(stack, keys["analyst"], "tools/call",
                 {"name": "execute_code", "arguments": {"code": "print(1)"}}, rpc_id=42)
     assert resp.status == 200 and resp.json()["result"]["content"][0]["text"] == "1\n"
+
+
+def test_rotation_through_the_gateway(stack):
+    """rotate-api-key.sh: the old key works until the grace period (and the
+    cache ttl) ends, then stops; the new key keeps working."""
+    old = stack.create_key("rotating", "mcp-log-analyst", "--expires", "30d")
+    assert call(stack, old["key"], "ping").status == 200
+    env = dict(os.environ, REDIS_URL=stack.redis_url)
+    rotated = time.time()
+    res = subprocess.run([os.path.join(ROOT, "tools", "rotate-api-key.sh"), old["id"],
+                          "--grace", "2s", "--yes", "--json"], env=env, capture_output=True,
+                         text=True, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    new = json.loads(res.stdout)
+    assert new["key"] != old["key"] and new["user"] == "rotating"
+    assert call(stack, old["key"], "ping").status == 200          # within the grace
+    assert call(stack, new["key"], "ping").status == 200
+    assert eventually(lambda: call(stack, old["key"], "ping").status == 401,
+                      2 + APIKEY_TTL + 3)
+    # not before the grace period (whole seconds: the expiry is in seconds)
+    assert time.time() - rotated >= 1.0
+    assert call(stack, new["key"], "ping").status == 200
