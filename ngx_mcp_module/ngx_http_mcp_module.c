@@ -38,6 +38,8 @@ static char *ngx_http_mcp_identity_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mcp_session_requests(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_mcp_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -59,13 +61,6 @@ static char *ngx_http_mcp_check_role(ngx_conf_t *cf, ngx_str_t *role);
 
 #define NGX_HTTP_MCP_MIN_SECRET  32
 #define NGX_HTTP_MCP_MAX_SECRET  4096
-
-
-static ngx_conf_enum_t  ngx_http_mcp_session_requests[] = {
-    { ngx_string("refuse"), 0 },
-    { ngx_string("pass"), 1 },
-    { ngx_null_string, 0 }
-};
 
 
 /* the methods an endpoint serves when mcp_methods is not set */
@@ -181,10 +176,10 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
 
     { ngx_string("mcp_session_requests"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_mcp_session_requests,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_mcp_loc_conf_t, session_requests),
-      &ngx_http_mcp_session_requests },
+      0,
+      NULL },
 
     { ngx_string("mcp_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -952,6 +947,36 @@ ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mlcf->methods = ngx_http_mcp_patterns(cf, &value[1], cf->args->nelts - 1);
 
     return mlcf->methods ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_mcp_session_requests(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mlcf->session_requests != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "pass") == 0) {
+        mlcf->session_requests = 1;
+
+    } else if (ngx_strcmp(value[1].data, "refuse") == 0) {
+        mlcf->session_requests = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_session_requests\" takes \"pass\" or "
+                           "\"refuse\", not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

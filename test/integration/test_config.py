@@ -137,6 +137,13 @@ def test_complete_configuration_passes():
     (REDIS + "mcp_auth_cache zone=z:1k;", SECRET, '"mcp_auth_cache" zone "z" is too small'),
     (REDIS + "mcp_auth_cache zone=z:1m ttl=soon;", SECRET, 'invalid parameter "ttl=soon"'),
     (REDIS + "mcp_auth_cache ttl=1s;", SECRET, '"mcp_auth_cache" needs "zone=NAME:SIZE"'),
+    (REDIS, SECRET + "mcp_methods tools*/list;", '"mcp_methods" pattern "tools*/list"'),
+    (REDIS, SECRET + "mcp_session_requests maybe;",
+     '"mcp_session_requests" takes "pass" or "refuse", not "maybe"'),
+    (REDIS, SECRET + "mcp_allowed_origins https://a; mcp_allowed_origins https://b;",
+     '"mcp_allowed_origins" directive is duplicate'),
+    (REDIS + "mcp_endpoint t2;", SECRET, '"mcp_endpoint" directive is not allowed here'),
+    (REDIS, SECRET + "mcp_endpoint t2;", '"mcp_endpoint" directive is duplicate'),
 ])
 def test_invalid_configuration_names_the_directive(http, location, message):
     rc, err = nginx_t(http, location)
