@@ -21,6 +21,12 @@ WORKER_BIN   := $(ROOT)/sandbox-worker/build/mcp-sandbox-worker
 
 MODULE_SRCS  := $(ROOT)/config $(wildcard $(ROOT)/ngx_mcp_module/*.[ch])
 
+# the IdP (oidc-provider) and the SDK need Node.js >= 20.19; where the
+# system's is older (Debian 12 ships 18), one comes from the npm registry
+NODE_MIN     := 20.19.0
+NODE_LOCAL   := $(BUILD)/node
+export PATH  := $(NODE_LOCAL)/node_modules/.bin:$(PATH)
+
 # Debian packages the build, the demo stack and the tests need
 DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
                 libjansson-dev libyajl-dev libhiredis-dev libssl-dev libseccomp-dev \
@@ -34,7 +40,7 @@ DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
 
 all: build
 
-deps: $(BUILD)/.deps-debian node_modules/.package-lock.json
+deps: $(BUILD)/.deps-debian $(BUILD)/.deps-node node_modules/.package-lock.json
 
 # apt-get only when a package is missing, so a warm machine starts fast
 $(BUILD)/.deps-debian: Makefile
@@ -62,7 +68,16 @@ $(BUILD)/.deps-debian: Makefile
 	fi
 	@touch $@
 
-node_modules/.package-lock.json: package-lock.json package.json $(BUILD)/.deps-debian
+$(BUILD)/.deps-node: $(BUILD)/.deps-debian
+	@if ! printf '%s\n%s\n' "$(NODE_MIN)" "$$(node --version | tr -d v)" \
+	        | sort -V -C; then \
+	    echo "node $$(node --version) is older than $(NODE_MIN): installing node 20 from npm"; \
+	    npm install --prefix "$(NODE_LOCAL)" --no-audit --no-fund --loglevel=error \
+	        node@20.19.5 </dev/null; \
+	fi
+	@touch $@
+
+node_modules/.package-lock.json: package-lock.json package.json $(BUILD)/.deps-node
 	npm ci --no-audit --no-fund --loglevel=error </dev/null
 	@touch $@
 
