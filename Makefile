@@ -36,7 +36,7 @@ DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
                 openssl curl ca-certificates
 
 .PHONY: all deps build module worker run test unit integration e2e bench conformance \
-        clean
+        fuzz clean
 
 all: build
 
@@ -138,3 +138,9 @@ bench: deps build
 # harness cannot run, not on failing checks
 conformance: deps build
 	$(PYTHON) test/conformance/run.py
+
+# long fuzzing runs of the module's parsers (clang's libFuzzer from Debian)
+fuzz: deps
+	@command -v clang >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends clang; }
+	$(MAKE) -s -C test/fuzz run SECONDS=$${FUZZ_SECONDS:-300}
