@@ -960,31 +960,15 @@ ngx_int_t
 ngx_http_mcp_send_error(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_uint_t status, int code, const char *message)
 {
-    char         *text;
-    size_t        len;
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_str_t     retry;
     ngx_chain_t   out;
 
-    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id, code, message,
-                                       ctx->error_data);
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(text);
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_http_mcp_error_buf(r, ctx, code, message);
     if (b == NULL) {
-        free(text);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    b->last = ngx_cpymem(b->last, text, len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-    free(text);
 
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
         ngx_str_set(&retry, "1");
@@ -1001,7 +985,7 @@ ngx_http_mcp_send_error(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
+    r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -1021,6 +1005,37 @@ ngx_http_mcp_send_error(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/* a JSON-RPC error with the request's id, as the last buffer of a body */
+
+ngx_buf_t *
+ngx_http_mcp_error_buf(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    int code, const char *message)
+{
+    char       *text;
+    size_t      len;
+    ngx_buf_t  *b;
+
+    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id, code, message,
+                                       ctx->error_data);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(text);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b != NULL) {
+        b->last = ngx_cpymem(b->last, text, len);
+        b->last_buf = (r == r->main) ? 1 : 0;
+        b->last_in_chain = 1;
+    }
+
+    free(text);
+
+    return b;
 }
 
 

@@ -215,6 +215,9 @@ ngx_http_mcp_send_filtered(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
                                           ctx->filter_size,
                                           ngx_http_mcp_is_sse(r), &f, &len);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mcp tools/list: %uz tools hidden", f.removed);
+
     if (text == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mcp: tools/list response from the sandbox is not a "
@@ -222,30 +225,25 @@ ngx_http_mcp_send_filtered(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 
         ngx_http_mcp_set_decision(ctx, "error", "bad_tools_list");
 
-        text = ngx_http_mcp_rpc_error_body(ctx->rpc.id,
-                                           NGX_HTTP_MCP_RPC_INTERNAL_ERROR,
-                                           "the tool set returned an "
-                                           "invalid tools list", NULL);
-        if (text == NULL) {
+        b = ngx_http_mcp_error_buf(r, ctx, NGX_HTTP_MCP_RPC_INTERNAL_ERROR,
+                                   "the tool set returned an invalid tools "
+                                   "list");
+        if (b == NULL) {
             return NGX_ERROR;
         }
 
-        len = ngx_strlen(text);
-    }
+    } else {
+        b = ngx_create_temp_buf(r->pool, len ? len : 1);
+        if (b == NULL) {
+            free(text);
+            return NGX_ERROR;
+        }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "mcp tools/list: %uz tools hidden", f.removed);
-
-    b = ngx_create_temp_buf(r->pool, len ? len : 1);
-    if (b == NULL) {
+        b->last = ngx_cpymem(b->pos, text, len);
+        b->last_buf = 1;
+        b->last_in_chain = 1;
         free(text);
-        return NGX_ERROR;
     }
-
-    b->last = ngx_cpymem(b->pos, text, len);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-    free(text);
 
     out.buf = b;
     out.next = NULL;
@@ -258,30 +256,15 @@ static ngx_int_t
 ngx_http_mcp_upstream_error_header(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx)
 {
-    char  *text;
-
     ngx_http_mcp_set_decision(ctx, "error", "sandbox_unavailable");
 
-    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id,
-                                       NGX_HTTP_MCP_RPC_UNAVAILABLE,
-                                       "the tool set is unavailable; "
-                                       "retry later", NULL);
-    if (text == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->error_body = ngx_create_temp_buf(r->pool, ngx_strlen(text));
+    ctx->error_body = ngx_http_mcp_error_buf(r, ctx,
+                                             NGX_HTTP_MCP_RPC_UNAVAILABLE,
+                                             "the tool set is unavailable; "
+                                             "retry later");
     if (ctx->error_body == NULL) {
-        free(text);
         return NGX_ERROR;
     }
-
-    ctx->error_body->last = ngx_cpymem(ctx->error_body->pos, text,
-                                       ngx_strlen(text));
-    free(text);
-
-    ctx->error_body->last_buf = 1;
-    ctx->error_body->last_in_chain = 1;
 
     r->headers_out.content_length_n = ctx->error_body->last
                                       - ctx->error_body->pos;

@@ -15,11 +15,38 @@
 
 
 #define NGX_HTTP_MCP_IDENTITY_PREFIX  "x-mcp-identity-"
+#define NGX_HTTP_MCP_IDENTITY_HEADERS  7
+
+
+typedef struct {
+    ngx_str_t                  name;
+    ngx_str_t                  lowcase;
+    ngx_uint_t                 hash;      /* of lowcase, computed once */
+} ngx_http_mcp_identity_header_t;
+
+
+/* the headers of docs/internals.md, in the order their values are made */
+static ngx_http_mcp_identity_header_t  ngx_http_mcp_identity_headers[] = {
+    { ngx_string("X-MCP-Identity-Time"),
+      ngx_string("x-mcp-identity-time"), 0 },
+    { ngx_string("X-MCP-Identity-User"),
+      ngx_string("x-mcp-identity-user"), 0 },
+    { ngx_string("X-MCP-Identity-Roles"),
+      ngx_string("x-mcp-identity-roles"), 0 },
+    { ngx_string("X-MCP-Identity-Auth"),
+      ngx_string("x-mcp-identity-auth"), 0 },
+    { ngx_string("X-MCP-Identity-Key-Id"),
+      ngx_string("x-mcp-identity-key-id"), 0 },
+    { ngx_string("X-MCP-Identity-Tenant"),
+      ngx_string("x-mcp-identity-tenant"), 0 },
+    { ngx_string("X-MCP-Identity-Signature"),
+      ngx_string("x-mcp-identity-signature"), 0 }
+};
 
 
 static ngx_uint_t ngx_http_mcp_is_client_credential(ngx_table_elt_t *h);
-static ngx_int_t ngx_http_mcp_push_header(ngx_http_request_t *r,
-    ngx_list_t *headers, const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_mcp_push_header(ngx_list_t *headers, ngx_uint_t n,
+    ngx_str_t *value);
 static ngx_uint_t ngx_http_mcp_header_safe(ngx_str_t *value);
 
 
@@ -28,7 +55,8 @@ ngx_http_mcp_identity_forward(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
 {
     size_t             lens[6];
-    ngx_str_t          now, signature, none, *fields[6];
+    ngx_str_t          now, signature, none;
+    ngx_str_t         *fields[NGX_HTTP_MCP_IDENTITY_HEADERS];
     ngx_uint_t         i;
     ngx_list_t         old, *headers;
     ngx_list_part_t   *part;
@@ -126,22 +154,13 @@ ngx_http_mcp_identity_forward(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (ngx_http_mcp_push_header(r, headers, "X-MCP-Identity-Time", &now)
-        != NGX_OK
-        || ngx_http_mcp_push_header(r, headers, "X-MCP-Identity-User",
-                                    fields[1]) != NGX_OK
-        || ngx_http_mcp_push_header(r, headers, "X-MCP-Identity-Roles",
-                                    fields[2]) != NGX_OK
-        || ngx_http_mcp_push_header(r, headers, "X-MCP-Identity-Auth",
-                                    fields[3]) != NGX_OK
-        || ngx_http_mcp_push_header(r, headers, "X-MCP-Identity-Key-Id",
-                                    fields[4]) != NGX_OK
-        || ngx_http_mcp_push_header(r, headers, "X-MCP-Identity-Tenant",
-                                    fields[5]) != NGX_OK
-        || ngx_http_mcp_push_header(r, headers, "X-MCP-Identity-Signature",
-                                    &signature) != NGX_OK)
-    {
-        return NGX_ERROR;
+    fields[6] = &signature;
+
+    /* in the order of ngx_http_mcp_identity_headers[] */
+    for (i = 0; i < NGX_HTTP_MCP_IDENTITY_HEADERS; i++) {
+        if (ngx_http_mcp_push_header(headers, i, fields[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -173,30 +192,30 @@ ngx_http_mcp_is_client_credential(ngx_table_elt_t *h)
 
 
 static ngx_int_t
-ngx_http_mcp_push_header(ngx_http_request_t *r, ngx_list_t *headers,
-    const char *name, ngx_str_t *value)
+ngx_http_mcp_push_header(ngx_list_t *headers, ngx_uint_t n, ngx_str_t *value)
 {
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t                 *h;
+    ngx_http_mcp_identity_header_t  *ih;
+
+    ih = &ngx_http_mcp_identity_headers[n];
+
+    /* the proxy looks headers up by lower-case name and hash: made once */
+    if (ih->hash == 0) {
+        ih->hash = ngx_hash_key(ih->lowcase.data, ih->lowcase.len);
+    }
 
     h = ngx_list_push(headers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
+    h->key = ih->name;
+    h->lowcase_key = ih->lowcase.data;
+    h->hash = ih->hash;
     h->value = *value;
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
-
-    /* the proxy looks headers up by lower-case name and hash */
-    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
 
     return NGX_OK;
 }

@@ -34,8 +34,8 @@ static char *ngx_http_mcp_allow_roles(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_tool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_mcp_identity_secret_file(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+static char *ngx_http_mcp_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_session_requests(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -44,8 +44,6 @@ static char *ngx_http_mcp_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_mcp_jwt_hmac_secret_file(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_mcp_merge_jwt(ngx_conf_t *cf,
@@ -148,9 +146,9 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
 
     { ngx_string("mcp_identity_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_mcp_identity_secret_file,
+      ngx_http_mcp_secret_file,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_mcp_loc_conf_t, identity_secret),
       NULL },
 
     { ngx_string("mcp_methods"),
@@ -246,9 +244,9 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
 
     { ngx_string("mcp_jwt_hmac_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_mcp_jwt_hmac_secret_file,
+      ngx_http_mcp_secret_file,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_mcp_loc_conf_t, jwt_hmac_secret),
       NULL },
 
     { ngx_string("mcp_resource"),
@@ -889,38 +887,6 @@ ngx_http_mcp_tool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_mcp_identity_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_mcp_loc_conf_t *mlcf = conf;
-
-    char       *rv;
-    ngx_str_t  *value;
-
-    if (mlcf->identity_secret.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    rv = ngx_http_mcp_read_secret(cf, &value[1], &mlcf->identity_secret);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    if (mlcf->identity_secret.len < NGX_HTTP_MCP_MIN_SECRET) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"mcp_identity_secret_file\" \"%V\" holds fewer "
-                           "than %d bytes; use e.g. \"openssl rand -hex 32\"",
-                           &value[1], NGX_HTTP_MCP_MIN_SECRET);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
 ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mcp_loc_conf_t *mlcf = conf;
@@ -1083,38 +1049,6 @@ ngx_http_mcp_jwt_audience(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_mcp_jwt_hmac_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_mcp_loc_conf_t *mlcf = conf;
-
-    char       *rv;
-    ngx_str_t  *value;
-
-    if (mlcf->jwt_hmac_secret.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    rv = ngx_http_mcp_read_secret(cf, &value[1], &mlcf->jwt_hmac_secret);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    /* RFC 7518 3.2: an HS256 key is at least as long as the hash */
-    if (mlcf->jwt_hmac_secret.len < NGX_HTTP_MCP_MIN_SECRET) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"mcp_jwt_hmac_secret_file\" \"%V\" holds fewer "
-                           "than %d bytes", &value[1], NGX_HTTP_MCP_MIN_SECRET);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
 ngx_http_mcp_protected_resource_metadata(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
@@ -1139,6 +1073,44 @@ static void
 ngx_http_mcp_signer_cleanup(void *data)
 {
     ngx_http_mcp_signer_free(data);
+}
+
+
+/*
+ * mcp_identity_secret_file and mcp_jwt_hmac_secret_file: HMAC keys, at
+ * least as long as the SHA-256 they key (RFC 7518 3.2).
+ */
+
+static char *
+ngx_http_mcp_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    char       *rv;
+    ngx_str_t  *secret, *value;
+
+    secret = (ngx_str_t *) (p + cmd->offset);
+
+    if (secret->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rv = ngx_http_mcp_read_secret(cf, &value[1], secret);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (secret->len < NGX_HTTP_MCP_MIN_SECRET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" \"%V\" holds fewer than %d bytes; use e.g. "
+                           "\"openssl rand -hex 32\"", &cmd->name, &value[1],
+                           NGX_HTTP_MCP_MIN_SECRET);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

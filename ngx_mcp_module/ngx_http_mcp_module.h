@@ -188,6 +188,8 @@ ngx_int_t ngx_http_mcp_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mcp_send_error(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, int code,
     const char *message);
+ngx_buf_t *ngx_http_mcp_error_buf(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, int code, const char *message);
 
 /* ngx_http_mcp_redis.c */
 ngx_int_t ngx_http_mcp_redis_init_process(ngx_cycle_t *cycle);
