@@ -52,11 +52,13 @@ static ngx_int_t ngx_http_mcp_admit(ngx_http_request_t *r,
 static const char *ngx_http_mcp_check_apikey(ngx_http_mcp_ctx_t *ctx);
 static ngx_int_t ngx_http_mcp_decide_message(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static const char *ngx_http_mcp_rpc_error_reason(int code);
 static ngx_uint_t ngx_http_mcp_method_allowed(ngx_http_mcp_loc_conf_t *mlcf,
     const char *method);
 static ngx_int_t ngx_http_mcp_deny_auth(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, const char *reason,
     const char *message);
+static ngx_buf_t *ngx_http_mcp_text_buf(ngx_http_request_t *r, char *text);
 static ngx_int_t ngx_http_mcp_set_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static void ngx_http_mcp_ctx_cleanup(void *data);
@@ -386,8 +388,9 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 static ngx_int_t
 ngx_http_mcp_parse_body(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-    ngx_str_t  body;
+    ngx_int_t                 rc;
+    ngx_str_t                 body;
+    ngx_http_mcp_loc_conf_t  *mlcf;
 
     rc = ngx_http_mcp_body_bytes(r, &body);
     if (rc != NGX_OK) {
@@ -405,6 +408,16 @@ ngx_http_mcp_parse_body(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
     ctx->rpc_alloc.realloc = ngx_http_mcp_pool_realloc;
     ctx->rpc_alloc.free = ngx_http_mcp_pool_free;
     ctx->rpc_alloc.ctx = r->pool;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mcp_module);
+
+    if (ngx_http_mcp_batch_body(mlcf, &body)) {
+        if (ngx_http_mcp_batch_parse(r, ctx, mlcf, &body) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_OK;
+    }
 
     ctx->rpc_error = ngx_http_mcp_rpc_parse((const char *) body.data,
                                             body.len, &ctx->rpc,
@@ -765,25 +778,30 @@ static ngx_int_t
 ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
 {
-    u_char               *msg;
-    ngx_uint_t            status;
-    ngx_int_t             rc;
-    ngx_http_mcp_rpc_t   *rpc;
-    ngx_http_mcp_span_t  *rules;
+    ngx_int_t                rc;
+    ngx_http_mcp_rpc_t      *rpc;
+    ngx_http_mcp_verdict_t   verdict;
 
     rpc = &ctx->rpc;
 
     if (ctx->rpc_error) {
         ngx_http_mcp_set_decision(ctx, "deny",
-            ctx->rpc_error == NGX_HTTP_MCP_RPC_PARSE_ERROR ? "parse_error"
-            : ctx->rpc_error == NGX_HTTP_MCP_RPC_INVALID_PARAMS
-              ? "invalid_params" : "invalid_request");
+            ngx_http_mcp_rpc_error_reason(ctx->rpc_error));
         return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        ctx->rpc_error, rpc->reason);
     }
 
     if (ctx->session_request) {
         ngx_str_set(&ctx->method, "(session)");
+        goto allow;
+    }
+
+    if (ctx->batch) {
+        rc = ngx_http_mcp_batch_decide(r, ctx, mlcf);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
         goto allow;
     }
 
@@ -800,48 +818,14 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
                                        ctx->transport_message);
     }
 
-    if (rpc->method && !ngx_http_mcp_method_allowed(mlcf, rpc->method)) {
-        ngx_http_mcp_set_decision(ctx, "deny", "method_not_allowed");
-
-        /*
-         * A notification has no id to answer: only the status says no.
-         * 2026-07-28 answers an unknown method with 404 (a session-era
-         * client reads the JSON-RPC error of a 200).
-         */
-        status = (rpc->kind != NGX_HTTP_MCP_MSG_REQUEST) ? NGX_HTTP_FORBIDDEN
-                 : ngx_http_mcp_stateless(ctx) ? NGX_HTTP_NOT_FOUND
-                 : NGX_HTTP_OK;
-
-        return ngx_http_mcp_send_error(r, ctx, status,
-                                       NGX_HTTP_MCP_RPC_METHOD_NOT_FOUND,
-                                       "Method not found");
+    if (ngx_http_mcp_judge_message(r, ctx, mlcf, rpc, &verdict) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rpc->tool) {
-        rules = mlcf->tool_rules ? mlcf->tool_rules->elts : NULL;
-
-        if (rules == NULL
-            || !ngx_http_mcp_tool_allowed(mlcf->tool_rules->elts,
-                                          mlcf->tool_rules->nelts,
-                                          (const u_char *) rpc->tool,
-                                          ngx_strlen(rpc->tool),
-                                          &ctx->caller_roles))
-        {
-            ngx_http_mcp_set_decision(ctx, "deny", "tool_not_allowed");
-
-            /* exactly what the sandbox says for a tool it does not have */
-            msg = ngx_pnalloc(r->pool, sizeof("Unknown tool: ")
-                                       + ngx_strlen(rpc->tool));
-            if (msg == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_sprintf(msg, "Unknown tool: %s%Z", rpc->tool);
-
-            return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_OK,
-                                           NGX_HTTP_MCP_RPC_INVALID_PARAMS,
-                                           (const char *) msg);
-        }
+    if (verdict.reason) {
+        ngx_http_mcp_set_decision(ctx, "deny", verdict.reason);
+        return ngx_http_mcp_send_error(r, ctx, verdict.status, verdict.code,
+                                       verdict.message);
     }
 
     if (rpc->method && ngx_strcmp(rpc->method, "tools/list") == 0) {
@@ -860,6 +844,84 @@ allow:
 
     ctx->state = NGX_HTTP_MCP_STATE_DONE;
     ctx->access_rc = NGX_OK;
+
+    return NGX_OK;
+}
+
+
+static const char *
+ngx_http_mcp_rpc_error_reason(int code)
+{
+    return code == NGX_HTTP_MCP_RPC_PARSE_ERROR ? "parse_error"
+           : code == NGX_HTTP_MCP_RPC_INVALID_PARAMS ? "invalid_params"
+           : "invalid_request";
+}
+
+
+/*
+ * The rules for one parsed message of an authenticated caller: is it
+ * well-formed, may this endpoint serve its method, may the caller call
+ * its tool?  A refusal fills the verdict; it is not sent from here.
+ */
+
+ngx_int_t
+ngx_http_mcp_judge_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf, ngx_http_mcp_rpc_t *rpc,
+    ngx_http_mcp_verdict_t *verdict)
+{
+    u_char  *msg;
+
+    ngx_memzero(verdict, sizeof(ngx_http_mcp_verdict_t));
+
+    if (rpc->error) {
+        verdict->reason = ngx_http_mcp_rpc_error_reason(rpc->error);
+        verdict->status = NGX_HTTP_BAD_REQUEST;
+        verdict->code = rpc->error;
+        verdict->message = rpc->reason;
+        return NGX_OK;
+    }
+
+    if (rpc->method && !ngx_http_mcp_method_allowed(mlcf, rpc->method)) {
+        verdict->reason = "method_not_allowed";
+
+        /*
+         * A notification has no id to answer: only the status says no.
+         * 2026-07-28 answers an unknown method with 404 (a session-era
+         * client reads the JSON-RPC error of a 200).
+         */
+        verdict->status = (rpc->kind != NGX_HTTP_MCP_MSG_REQUEST)
+                          ? NGX_HTTP_FORBIDDEN
+                          : ngx_http_mcp_stateless(ctx) ? NGX_HTTP_NOT_FOUND
+                          : NGX_HTTP_OK;
+        verdict->code = NGX_HTTP_MCP_RPC_METHOD_NOT_FOUND;
+        verdict->message = "Method not found";
+        return NGX_OK;
+    }
+
+    if (rpc->tool == NULL
+        || (mlcf->tool_rules
+            && ngx_http_mcp_tool_allowed(mlcf->tool_rules->elts,
+                                         mlcf->tool_rules->nelts,
+                                         (const u_char *) rpc->tool,
+                                         ngx_strlen(rpc->tool),
+                                         &ctx->caller_roles)))
+    {
+        return NGX_OK;
+    }
+
+    /* exactly what the sandbox says for a tool it does not have */
+    msg = ngx_pnalloc(r->pool, sizeof("Unknown tool: ")
+                               + ngx_strlen(rpc->tool));
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(msg, "Unknown tool: %s%Z", rpc->tool);
+
+    verdict->reason = "tool_not_allowed";
+    verdict->status = NGX_HTTP_OK;
+    verdict->code = NGX_HTTP_MCP_RPC_INVALID_PARAMS;
+    verdict->message = (const char *) msg;
 
     return NGX_OK;
 }
@@ -960,26 +1022,47 @@ ngx_int_t
 ngx_http_mcp_send_error(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_uint_t status, int code, const char *message)
 {
+    char  *text;
+
+    text = ngx_http_mcp_rpc_error_body(ctx->rpc.id, code, message,
+                                       ctx->error_data);
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mcp_send_json(r, ctx, status, text);
+}
+
+
+/*
+ * Answers the request here with a JSON body (malloc()ed text, freed here)
+ * and finalises it.
+ */
+
+ngx_int_t
+ngx_http_mcp_send_json(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_uint_t status, char *text)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_str_t     retry;
+    ngx_str_t     value;
     ngx_chain_t   out;
 
-    b = ngx_http_mcp_error_buf(r, ctx, code, message);
+    b = ngx_http_mcp_text_buf(r, text);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
-        ngx_str_set(&retry, "1");
-        if (ngx_http_mcp_set_header(r, "Retry-After", &retry) != NGX_OK) {
+        ngx_str_set(&value, "1");
+        if (ngx_http_mcp_set_header(r, "Retry-After", &value) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
     if (status == NGX_HTTP_NOT_ALLOWED) {
-        ngx_str_set(&retry, "POST");
-        if (ngx_http_mcp_set_header(r, "Allow", &retry) != NGX_OK) {
+        ngx_str_set(&value, "POST");
+        if (ngx_http_mcp_set_header(r, "Allow", &value) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -1014,15 +1097,25 @@ ngx_buf_t *
 ngx_http_mcp_error_buf(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     int code, const char *message)
 {
-    char       *text;
-    size_t      len;
-    ngx_buf_t  *b;
+    char  *text;
 
     text = ngx_http_mcp_rpc_error_body(ctx->rpc.id, code, message,
                                        ctx->error_data);
     if (text == NULL) {
         return NULL;
     }
+
+    return ngx_http_mcp_text_buf(r, text);
+}
+
+
+/* malloc()ed text (freed here) as the last buffer of a body */
+
+static ngx_buf_t *
+ngx_http_mcp_text_buf(ngx_http_request_t *r, char *text)
+{
+    size_t      len;
+    ngx_buf_t  *b;
 
     len = ngx_strlen(text);
 
@@ -1124,6 +1217,7 @@ ngx_http_mcp_ctx_cleanup(void *data)
     ngx_http_mcp_ctx_t  *ctx = data;
 
     ngx_http_mcp_rpc_free(&ctx->rpc);
+    ngx_http_mcp_batch_free(ctx);
 
     if (ctx->error_data) {
         json_decref(ctx->error_data);

@@ -604,6 +604,18 @@ ngx_http_mcp_rpc_release(ngx_http_mcp_rpc_t *rpc, void *p)
 }
 
 
+json_t *
+ngx_http_mcp_rpc_error_object(const json_t *id, int code, const char *message,
+    const json_t *data)
+{
+    return json_pack("{s:s, s:O?, s:{s:i, s:s, s:O*}}",
+                     "jsonrpc", "2.0",
+                     "id", id,
+                     "error", "code", code, "message", message,
+                     "data", data);
+}
+
+
 char *
 ngx_http_mcp_rpc_error_body(const json_t *id, int code, const char *message,
     const json_t *data)
@@ -611,11 +623,7 @@ ngx_http_mcp_rpc_error_body(const json_t *id, int code, const char *message,
     char    *text;
     json_t  *body;
 
-    body = json_pack("{s:s, s:O?, s:{s:i, s:s, s:O*}}",
-                     "jsonrpc", "2.0",
-                     "id", id,
-                     "error", "code", code, "message", message,
-                     "data", data);
+    body = ngx_http_mcp_rpc_error_object(id, code, message, data);
     if (body == NULL) {
         return NULL;
     }
@@ -624,4 +632,213 @@ ngx_http_mcp_rpc_error_body(const json_t *id, int code, const char *message,
     json_decref(body);
 
     return text;
+}
+
+
+/*
+ * Batches: only the top array's elements are located here (by the byte
+ * offsets yajl reports after each token); each is then parsed on its own
+ * by ngx_http_mcp_rpc_parse(), exactly as a single message would be.
+ */
+
+typedef struct {
+    yajl_handle               yajl;
+    int                       depth;
+    int                       not_array;
+    size_t                    n;
+    size_t                    max;
+    ngx_http_mcp_rpc_span_t  *spans;
+} ngx_http_mcp_batch_scan_t;
+
+
+/* a value at depth 1 starts an element; one at depth 0 is no batch */
+
+static int
+ngx_http_mcp_batch_element(ngx_http_mcp_batch_scan_t *sc, int object,
+    int container)
+{
+    size_t  at;
+
+    if (sc->depth == 0 && !container) {
+        sc->not_array = 1;
+        return 0;
+    }
+
+    if (sc->depth != 1) {
+        return 1;
+    }
+
+    if (sc->n == sc->max) {
+        sc->n++;                    /* one too many: the batch is refused */
+        return 0;
+    }
+
+    at = yajl_get_bytes_consumed(sc->yajl);
+
+    sc->spans[sc->n].start = container ? at - 1 : at;
+    sc->spans[sc->n].end = at;
+    sc->spans[sc->n].object = object;
+
+    if (!container) {
+        sc->n++;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_batch_scalar(void *ctx)
+{
+    return ngx_http_mcp_batch_element(ctx, 0, 0);
+}
+
+
+static int
+ngx_http_mcp_batch_boolean(void *ctx, int value)
+{
+    return ngx_http_mcp_batch_element(ctx, 0, 0);
+}
+
+
+static int
+ngx_http_mcp_batch_number(void *ctx, const char *value, size_t len)
+{
+    return ngx_http_mcp_batch_element(ctx, 0, 0);
+}
+
+
+static int
+ngx_http_mcp_batch_string(void *ctx, const unsigned char *value, size_t len)
+{
+    return ngx_http_mcp_batch_element(ctx, 0, 0);
+}
+
+
+static int
+ngx_http_mcp_batch_key(void *ctx, const unsigned char *key, size_t len)
+{
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_batch_open(ngx_http_mcp_batch_scan_t *sc, int object)
+{
+    if (sc->depth == 0 && object) {
+        sc->not_array = 1;
+        return 0;
+    }
+
+    if (!ngx_http_mcp_batch_element(sc, object, 1)) {
+        return 0;
+    }
+
+    sc->depth++;
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_batch_close(ngx_http_mcp_batch_scan_t *sc)
+{
+    sc->depth--;
+
+    if (sc->depth == 1) {
+        sc->spans[sc->n].end = yajl_get_bytes_consumed(sc->yajl);
+        sc->n++;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_mcp_batch_start_map(void *ctx)
+{
+    return ngx_http_mcp_batch_open(ctx, 1);
+}
+
+
+static int
+ngx_http_mcp_batch_start_array(void *ctx)
+{
+    return ngx_http_mcp_batch_open(ctx, 0);
+}
+
+
+static int
+ngx_http_mcp_batch_end(void *ctx)
+{
+    return ngx_http_mcp_batch_close(ctx);
+}
+
+
+static yajl_callbacks  ngx_http_mcp_batch_callbacks = {
+    ngx_http_mcp_batch_scalar,
+    ngx_http_mcp_batch_boolean,
+    NULL,
+    NULL,
+    ngx_http_mcp_batch_number,
+    ngx_http_mcp_batch_string,
+    ngx_http_mcp_batch_start_map,
+    ngx_http_mcp_batch_key,
+    ngx_http_mcp_batch_end,
+    ngx_http_mcp_batch_start_array,
+    ngx_http_mcp_batch_end
+};
+
+
+int
+ngx_http_mcp_rpc_split_batch(const char *buf, size_t len,
+    ngx_http_mcp_rpc_span_t *spans, size_t max, size_t *n,
+    const char **reason, const yajl_alloc_funcs *alloc)
+{
+    yajl_status                 rc;
+    ngx_http_mcp_batch_scan_t   sc;
+
+    memset(&sc, 0, sizeof(ngx_http_mcp_batch_scan_t));
+
+    sc.spans = spans;
+    sc.max = max;
+    *n = 0;
+
+    sc.yajl = yajl_alloc(&ngx_http_mcp_batch_callbacks,
+                         (yajl_alloc_funcs *) alloc, &sc);
+    if (sc.yajl == NULL) {
+        *reason = "out of memory";
+        return NGX_HTTP_MCP_RPC_INTERNAL_ERROR;
+    }
+
+    rc = yajl_parse(sc.yajl, (const unsigned char *) buf, len);
+    if (rc == yajl_status_ok) {
+        rc = yajl_complete_parse(sc.yajl);
+    }
+
+    yajl_free(sc.yajl);
+
+    if (sc.n > max) {
+        *reason = "batch has too many messages";
+        return NGX_HTTP_MCP_RPC_INVALID_REQUEST;
+    }
+
+    if (sc.not_array) {
+        *reason = "a batch must be a JSON array";
+        return NGX_HTTP_MCP_RPC_INVALID_REQUEST;
+    }
+
+    if (rc != yajl_status_ok) {
+        *reason = "body is not valid JSON";
+        return NGX_HTTP_MCP_RPC_PARSE_ERROR;
+    }
+
+    if (sc.n == 0) {
+        *reason = "batch is empty";
+        return NGX_HTTP_MCP_RPC_INVALID_REQUEST;
+    }
+
+    *n = sc.n;
+
+    return 0;
 }

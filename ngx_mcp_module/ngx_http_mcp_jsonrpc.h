@@ -77,10 +77,30 @@ int ngx_http_mcp_rpc_parse(const char *buf, size_t len,
     ngx_http_mcp_rpc_t *rpc, const yajl_alloc_funcs *alloc);
 void ngx_http_mcp_rpc_free(ngx_http_mcp_rpc_t *rpc);
 
+/* where one message of a batch is in the body */
+typedef struct {
+    size_t                    start;
+    size_t                    end;
+    unsigned                  object:1;   /* else a scalar or an array */
+} ngx_http_mcp_rpc_span_t;
+
+
+/*
+ * A batch (a JSON array at the top of the body): finds the bytes of each
+ * of its at most max elements, so each is parsed as one message.  Returns
+ * 0, or the JSON-RPC error for the batch as a whole with *reason set: not
+ * JSON, not an array, empty, or longer than max.
+ */
+int ngx_http_mcp_rpc_split_batch(const char *buf, size_t len,
+    ngx_http_mcp_rpc_span_t *spans, size_t max, size_t *n,
+    const char **reason, const yajl_alloc_funcs *alloc);
+
 /*
  * {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..[,"data":..]}},
- * malloc()ed; id and data may be NULL
+ * as a new object or malloc()ed text; id and data may be NULL
  */
+json_t *ngx_http_mcp_rpc_error_object(const json_t *id, int code,
+    const char *message, const json_t *data);
 char *ngx_http_mcp_rpc_error_body(const json_t *id, int code,
     const char *message, const json_t *data);
 

@@ -38,6 +38,8 @@ static char *ngx_http_mcp_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mcp_batch_max(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_mcp_session_requests(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -175,6 +177,13 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
     { ngx_string("mcp_session_requests"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_mcp_session_requests,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mcp_batch_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mcp_batch_max,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -427,6 +436,7 @@ ngx_http_mcp_create_loc_conf(ngx_conf_t *cf)
     mlcf->allowed_origins = NGX_CONF_UNSET_PTR;
     mlcf->protocol_versions = NGX_CONF_UNSET_PTR;
     mlcf->session_requests = NGX_CONF_UNSET;
+    mlcf->batch_max = NGX_CONF_UNSET_UINT;
     mlcf->jwt_audiences = NGX_CONF_UNSET_PTR;
     mlcf->jwks_refresh = NGX_CONF_UNSET;
     mlcf->jwks_retry = NGX_CONF_UNSET;
@@ -462,6 +472,7 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->protocol_versions,
                              prev->protocol_versions, NULL);
     ngx_conf_merge_value(conf->session_requests, prev->session_requests, 0);
+    ngx_conf_merge_uint_value(conf->batch_max, prev->batch_max, 0);
 
     if (conf->methods == NULL) {
         conf->methods = ngx_http_mcp_patterns(cf, ngx_http_mcp_default_methods,
@@ -913,6 +924,40 @@ ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mlcf->methods = ngx_http_mcp_patterns(cf, &value[1], cf->args->nelts - 1);
 
     return mlcf->methods ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/* a batch is parsed message by message: keep the work per request bounded */
+#define NGX_HTTP_MCP_BATCH_LIMIT  100
+
+
+static char *
+ngx_http_mcp_batch_max(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mcp_loc_conf_t *mlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (mlcf->batch_max != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n == NGX_ERROR || n > NGX_HTTP_MCP_BATCH_LIMIT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mcp_batch_max\" takes a number of messages "
+                           "from 0 (batches refused) to %d, not \"%V\"",
+                           NGX_HTTP_MCP_BATCH_LIMIT, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->batch_max = n;
+
+    return NGX_CONF_OK;
 }
 
 

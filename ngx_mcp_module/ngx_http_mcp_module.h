@@ -73,6 +73,7 @@ typedef struct {
     ngx_array_t               *allowed_origins;    /* ngx_str_t */
     ngx_array_t               *protocol_versions;  /* ngx_str_t */
     ngx_flag_t                 session_requests;   /* pass GET/DELETE */
+    ngx_uint_t                 batch_max;      /* 0: batches refused */
 
     /* bearer JWTs: enabled by mcp_jwt_issuer */
     ngx_str_t                  jwt_issuer;
@@ -140,10 +141,12 @@ typedef struct {
     unsigned                   cached:1;
     unsigned                   jwks_fetched:1;
 
-    /* the parsed message */
+    /* the parsed message, or the messages of a batch */
     ngx_http_mcp_rpc_t         rpc;
     yajl_alloc_funcs           rpc_alloc;
     int                        rpc_error;
+    ngx_http_mcp_rpc_t        *batch;
+    ngx_uint_t                 nbatch;
 
     /* Redis lookup */
     ngx_http_mcp_pending_t    *pending;
@@ -180,6 +183,15 @@ typedef struct {
 } ngx_http_mcp_ctx_t;
 
 
+/* what the rules say of one message: reason NULL when it may pass */
+typedef struct {
+    const char                *reason;     /* for the audit record */
+    ngx_uint_t                 status;     /* HTTP status of a lone one */
+    int                        code;       /* JSON-RPC error */
+    const char                *message;
+} ngx_http_mcp_verdict_t;
+
+
 extern ngx_module_t  ngx_http_mcp_module;
 
 
@@ -188,8 +200,22 @@ ngx_int_t ngx_http_mcp_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mcp_send_error(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, int code,
     const char *message);
+ngx_int_t ngx_http_mcp_send_json(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, char *text);
 ngx_buf_t *ngx_http_mcp_error_buf(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, int code, const char *message);
+ngx_int_t ngx_http_mcp_judge_message(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf,
+    ngx_http_mcp_rpc_t *rpc, ngx_http_mcp_verdict_t *verdict);
+
+/* ngx_http_mcp_batch.c */
+ngx_uint_t ngx_http_mcp_batch_body(ngx_http_mcp_loc_conf_t *mlcf,
+    ngx_str_t *body);
+ngx_int_t ngx_http_mcp_batch_parse(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf, ngx_str_t *body);
+ngx_int_t ngx_http_mcp_batch_decide(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+void ngx_http_mcp_batch_free(ngx_http_mcp_ctx_t *ctx);
 
 /* ngx_http_mcp_redis.c */
 ngx_int_t ngx_http_mcp_redis_init_process(ngx_cycle_t *cycle);
@@ -204,6 +230,7 @@ void ngx_http_mcp_transport_check(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
 ngx_int_t ngx_http_mcp_transport_mirrors(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
+ngx_uint_t ngx_http_mcp_transport_mirrored(ngx_http_request_t *r);
 ngx_uint_t ngx_http_mcp_stateless(ngx_http_mcp_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_mcp_session_header(ngx_http_request_t *r);
 

@@ -178,6 +178,18 @@ ngx_http_mcp_transport_mirrors(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 }
 
 
+/* Mcp-Method or Mcp-Name came: they describe a single message */
+
+ngx_uint_t
+ngx_http_mcp_transport_mirrored(ngx_http_request_t *r)
+{
+    return ngx_http_mcp_find_header(r, "Mcp-Method",
+                                    sizeof("Mcp-Method") - 1) != NULL
+           || ngx_http_mcp_find_header(r, "Mcp-Name",
+                                       sizeof("Mcp-Name") - 1) != NULL;
+}
+
+
 /* the request speaks the stateless revision (it says so in its header) */
 
 ngx_uint_t

@@ -358,6 +358,71 @@ test_error_body(void **state)
 }
 
 
+/* the elements of a batch are found exactly, whatever their shape */
+static void
+test_batch_split(void **state)
+{
+    size_t                    n;
+    const char               *reason;
+    ngx_http_mcp_rpc_span_t   spans[4];
+    ngx_http_mcp_rpc_t        rpc;
+    const char               *body = " [ {\"jsonrpc\":\"2.0\",\"id\":1,"
+                                     "\"method\":\"ping\",\"params\":{\"a\":[1,{}]}},"
+                                     " 42 ,[\"x\"],\n{\"jsonrpc\":\"2.0\","
+                                     "\"method\":\"notifications/x\"} ] ";
+
+    assert_int_equal(ngx_http_mcp_rpc_split_batch(body, strlen(body), spans, 4,
+                                                  &n, &reason, NULL), 0);
+    assert_int_equal(n, 4);
+
+    assert_true(spans[0].object);
+    assert_int_equal(body[spans[0].start], '{');
+    assert_int_equal(body[spans[0].end - 1], '}');
+    assert_int_equal(ngx_http_mcp_rpc_parse(body + spans[0].start,
+                                            spans[0].end - spans[0].start,
+                                            &rpc, NULL), 0);
+    assert_string_equal(rpc.method, "ping");
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_false(spans[1].object);
+    assert_false(spans[2].object);
+    assert_int_equal(body[spans[2].start], '[');
+    assert_int_equal(body[spans[2].end - 1], ']');
+
+    assert_true(spans[3].object);
+    assert_int_equal(ngx_http_mcp_rpc_parse(body + spans[3].start,
+                                            spans[3].end - spans[3].start,
+                                            &rpc, NULL), 0);
+    assert_int_equal(rpc.kind, NGX_HTTP_MCP_MSG_NOTIFICATION);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+static void
+test_batch_split_errors(void **state)
+{
+    size_t                    n;
+    const char               *reason;
+    ngx_http_mcp_rpc_span_t   spans[2];
+
+#define SPLIT(text)                                                           \
+    ngx_http_mcp_rpc_split_batch(text, strlen(text), spans, 2, &n, &reason, \
+                                 NULL)
+
+    assert_int_equal(SPLIT("[]"), -32600);
+    assert_string_equal(reason, "batch is empty");
+    assert_int_equal(SPLIT("[{},{},{}]"), -32600);
+    assert_string_equal(reason, "batch has too many messages");
+    assert_int_equal(SPLIT("[{},"), -32700);
+    assert_int_equal(SPLIT("[{}] x"), -32700);
+    assert_int_equal(SPLIT("{}"), -32600);
+    assert_int_equal(SPLIT("[{},{}]"), 0);
+    assert_int_equal(n, 2);
+
+#undef SPLIT
+}
+
+
 int
 main(void)
 {
@@ -368,6 +433,8 @@ main(void)
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_invalid_requests_keep_id),
         cmocka_unit_test(test_batch_refused),
+        cmocka_unit_test(test_batch_split),
+        cmocka_unit_test(test_batch_split_errors),
         cmocka_unit_test(test_duplicate_keys_refused),
         cmocka_unit_test(test_tool_call_fields),
         cmocka_unit_test(test_tool_call_bad_params),
