@@ -5,19 +5,28 @@ All cases run in one nginx, in one run, against the same trivial upstream
 (an nginx server block answering fixed JSON-RPC results):
 
   tools/call (the same body each time)
-  (a) bare proxy_pass, no module
+  (a) bare proxy_pass, no module, no credentials sent
   (b) API key, verified identity in the shared cache
   (c) JWT, verified token in the shared cache
   (d) JWT verified on every request: a second nginx without
       mcp_auth_cache (the cost of a token's first verification)
   (e) as (b), plus the JSON audit record (buffered access_log)
 
+  and the same bare proxy_pass sent exactly what (b)-(e) are sent, so a
+  ratio compares like with like:
+  (a-key) bare, with the API key header (forwarded as is)
+  (a-jwt) bare, with the JWT header: a 1 KB header makes nginx itself
+          allocate a large header buffer, with or without the module
+  (a-log) as (a-key), plus nginx's "combined" access log, buffered as (e)
+          is: the log the audit record replaces
+
   tools/list of 500 tools, one connection (latency, not throughput)
   (f) bare proxy_pass
   (g) API key, filtered to the 250 tools the caller may call
 
 Prints requests/s, p50 and p99 latency, each tools/call case as a ratio of
-(a), and the p50 the filter adds, (g) - (f).  Not a timed test: run it with
+(a) and of its like-for-like bare case, and the p50 the filter adds,
+(g) - (f).  Not a timed test: run it with
 `make bench`.
 """
 
@@ -214,6 +223,13 @@ def main():
             proxy_set_header Connection "";
         }}
 
+        location = /bench/bare-log {{
+            access_log {stack.path('logs', 'bench-bare.log')} combined buffer=64k flush=1s;
+            proxy_pass http://bench_upstream/echo;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+
         location = /bench/bare-list {{
             proxy_pass http://bench_upstream/list;
             proxy_http_version 1.1;
@@ -243,17 +259,24 @@ def main():
         cold, cold_url, cold_state = cold_nginx(stack, upstream_port, jwks_path)
         try:
             c = args.connections
-            cases = [("(a) bare proxy_pass", origin + "/bench/bare", None, CALL, c),
-                     ("(b) API key, cached", origin + "/bench/mcp", "Bearer " + key, CALL, c),
-                     ("(c) JWT, cached", origin + "/bench/mcp", "Bearer " + token, CALL, c),
-                     ("(d) JWT, verified every request", cold_url, "Bearer " + token,
-                      CALL, c),
+            key_auth, jwt_auth = "Bearer " + key, "Bearer " + token
+            bare = origin + "/bench/bare"
+            cases = [("(a) bare proxy_pass", bare, None, CALL, c),
+                     ("(a-key) bare, API key header", bare, key_auth, CALL, c),
+                     ("(a-jwt) bare, JWT header", bare, jwt_auth, CALL, c),
+                     ("(a-log) bare, key, access log", origin + "/bench/bare-log",
+                      key_auth, CALL, c),
+                     ("(b) API key, cached", origin + "/bench/mcp", key_auth, CALL, c),
+                     ("(c) JWT, cached", origin + "/bench/mcp", jwt_auth, CALL, c),
+                     ("(d) JWT, verified every request", cold_url, jwt_auth, CALL, c),
                      ("(e) API key, cached, audited", origin + "/bench/mcp-audit",
-                      "Bearer " + key, CALL, c),
+                      key_auth, CALL, c),
                      ("(f) tools/list 500, bare, 1 conn", origin + "/bench/bare-list",
                       None, LIST, 1),
                      ("(g) tools/list 500, filtered, 1 conn", origin + "/bench/mcp-list",
-                      "Bearer " + key, LIST, 1)]
+                      key_auth, LIST, 1)]
+            # each tools/call case, and the bare case sent the same request
+            like = {"(b)": "(a-key)", "(c)": "(a-jwt)", "(d)": "(a-jwt)", "(e)": "(a-log)"}
             for _, url, auth, body, conns in cases:     # warm up connections and caches
                 wrk(url, auth, 1, conns, args.threads, body)
             # rounds interleave the cases, so a slow moment of the machine
@@ -270,17 +293,23 @@ def main():
             shutil.rmtree(cold_state, ignore_errors=True)
             shutil.rmtree(static, ignore_errors=True)
 
-    base = results[0][1]["rps"]
+    by_label = {name.split()[0]: r for name, r in results}
+    base = by_label["(a)"]["rps"]
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, median of "
           f"{args.rounds} interleaved rounds, on loopback, "
           f"nginx 2 workers, {os.cpu_count()} cores; tools/call body {len(CALL)} bytes, "
           f"tools/list answer {len(tools_list_document())} bytes\n")
-    print(f"{'case':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs (a)':>7} {'non-2xx':>8}")
-    for i, (name, r) in enumerate(results):
-        ratio = f"{r['rps'] / base:7.1%}" if i < 5 else f"{'':7}"
-        print(f"{name:34} {r['rps']:10.0f} {r['p50']:8.3f} {r['p99']:8.3f} "
-              f"{ratio} {r['non2xx']:8d}")
-    added = results[6][1]["p50"] - results[5][1]["p50"]
+    print(f"{'case':38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs (a)':>7} "
+          f"{'vs bare, same request':>22} {'non-2xx':>7}")
+    for name, r in results:
+        label = name.split()[0]
+        ratio = f"{r['rps'] / base:7.1%}" if "list" not in name else f"{'':7}"
+        same = ""
+        if label in like:
+            same = f"{r['rps'] / by_label[like[label]]['rps']:6.1%} of {like[label]}"
+        print(f"{name:38} {r['rps']:9.0f} {r['p50']:7.3f} {r['p99']:7.3f} "
+              f"{ratio} {same:>22} {r['non2xx']:7d}")
+    added = by_label["(g)"]["p50"] - by_label["(f)"]["p50"]
     print(f"\ntools/list filtering adds {added:.3f} ms at p50 (g - f)")
     bad = [name for name, r in results if r["non2xx"]]
     if bad:
