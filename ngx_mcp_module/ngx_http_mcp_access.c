@@ -345,7 +345,8 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
 
     if (ctx->jwt.len) {
-        ngx_http_mcp_sha256(ctx->jwt.data, ctx->jwt.len, ctx->digest);
+        ngx_http_mcp_sha256_scoped(mlcf->jwt_scope, ctx->jwt.data,
+                                   ctx->jwt.len, ctx->digest);
 
     } else {
         ngx_http_mcp_sha256(ctx->apikey.data, ctx->apikey.len, ctx->digest);

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_mcp_crypto.h"
@@ -70,6 +71,28 @@ ngx_http_mcp_sha256(const unsigned char *data, size_t len,
         || !EVP_DigestFinal_ex(ngx_http_mcp_sha256_ctx, out, NULL))
     {
         SHA256(data, len, out);    /* the slow, always available path */
+    }
+}
+
+
+void
+ngx_http_mcp_sha256_scoped(const unsigned char *scope,
+    const unsigned char *data, size_t len, unsigned char *out)
+{
+    if (ngx_http_mcp_sha256_md == NULL) {
+        ngx_http_mcp_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_mcp_sha256_ctx = EVP_MD_CTX_new();
+    }
+
+    if (ngx_http_mcp_sha256_md == NULL || ngx_http_mcp_sha256_ctx == NULL
+        || !EVP_DigestInit_ex(ngx_http_mcp_sha256_ctx, ngx_http_mcp_sha256_md,
+                              NULL)
+        || !EVP_DigestUpdate(ngx_http_mcp_sha256_ctx, scope, 32)
+        || !EVP_DigestUpdate(ngx_http_mcp_sha256_ctx, data, len)
+        || !EVP_DigestFinal_ex(ngx_http_mcp_sha256_ctx, out, NULL))
+    {
+        /* never a digest that ignores the scope: no cache hit at all */
+        RAND_bytes(out, 32);
     }
 }
 

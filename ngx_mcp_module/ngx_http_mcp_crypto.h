@@ -34,6 +34,10 @@ typedef struct ngx_http_mcp_signer_s  ngx_http_mcp_signer_t;
 void ngx_http_mcp_sha256(const unsigned char *data, size_t len,
     unsigned char *out);
 
+/* SHA-256 of scope (32 bytes) followed by data, into out[32] */
+void ngx_http_mcp_sha256_scoped(const unsigned char *scope,
+    const unsigned char *data, size_t len, unsigned char *out);
+
 /* constant-time equality of two byte strings */
 int ngx_http_mcp_equal_ct(const unsigned char *a, size_t alen,
     const unsigned char *b, size_t blen);

@@ -45,6 +45,7 @@ typedef struct {
     unsigned                 args_object:1;
     size_t                   args_start;
     size_t                   args_end;
+    size_t                   name_key_end;
     const char              *reason;
 } ngx_http_mcp_rpc_scan_t;
 
@@ -52,6 +53,7 @@ typedef struct {
 static int ngx_http_mcp_rpc_invalid(ngx_http_mcp_rpc_t *rpc, int code,
     const char *reason);
 static int ngx_http_mcp_rpc_finish(ngx_http_mcp_rpc_scan_t *sc);
+static void ngx_http_mcp_rpc_name_span(ngx_http_mcp_rpc_scan_t *sc);
 static int ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
     const unsigned char *value, size_t len);
 static char *ngx_http_mcp_rpc_strdup(ngx_http_mcp_rpc_t *rpc,
@@ -115,6 +117,27 @@ static int
 ngx_http_mcp_rpc_string(void *ctx, const unsigned char *value, size_t len)
 {
     return ngx_http_mcp_rpc_value(ctx, NGX_HTTP_MCP_V_STRING, value, len);
+}
+
+
+/* where the string value of params.name starts (its quote) and ends */
+
+static void
+ngx_http_mcp_rpc_name_span(ngx_http_mcp_rpc_scan_t *sc)
+{
+    size_t  at;
+
+    at = sc->name_key_end;
+
+    while (sc->body[at] == ' ' || sc->body[at] == '\t'
+           || sc->body[at] == '\n' || sc->body[at] == '\r'
+           || sc->body[at] == ':')
+    {
+        at++;
+    }
+
+    sc->rpc->name_start = at;
+    sc->rpc->name_end = yajl_get_bytes_consumed(sc->yajl);
 }
 
 
@@ -186,6 +209,7 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
 
     case NGX_HTTP_MCP_AT_NAME:
         if (type == NGX_HTTP_MCP_V_STRING) {
+            ngx_http_mcp_rpc_name_span(sc);
             rpc->params_name = ngx_http_mcp_rpc_strdup(rpc, value, len);
             return rpc->params_name != NULL;
         }
@@ -256,6 +280,10 @@ ngx_http_mcp_rpc_map_key(void *ctx, const unsigned char *key, size_t len)
     }
 
 #undef ngx_http_mcp_rpc_key
+
+    if (at == NGX_HTTP_MCP_AT_NAME) {
+        sc->name_key_end = yajl_get_bytes_consumed(sc->yajl);
+    }
 
     if (at != NGX_HTTP_MCP_AT_OTHER) {
         /* a second "method" or "name" could make two readers disagree */

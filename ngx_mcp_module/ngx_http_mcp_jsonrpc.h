@@ -57,6 +57,10 @@ typedef struct {
     size_t                    args_size;
     unsigned char             args_sha256[32];
 
+    /* params.name's JSON string in the body, quotes included */
+    size_t                    name_start;
+    size_t                    name_end;
+
     char                     *id_text;    /* the id as JSON text, or NULL */
     unsigned                  id_text_malloced:1;
 

@@ -38,6 +38,8 @@ static char *ngx_http_mcp_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_mcp_jwt_scope(ngx_conf_t *cf,
+    ngx_http_mcp_loc_conf_t *conf);
 static char *ngx_http_mcp_batch_max(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_session_requests(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -645,6 +647,10 @@ ngx_http_mcp_merge_jwt(ngx_conf_t *cf, ngx_http_mcp_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_mcp_jwt_scope(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->jwks_file.len) {
         if (ngx_conf_full_name(cf->cycle, &conf->jwks_file, 1) != NGX_OK) {
             return NGX_CONF_ERROR;
@@ -659,6 +665,61 @@ ngx_http_mcp_merge_jwt(ngx_conf_t *cf, ngx_http_mcp_loc_conf_t *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A verified token is cached under a digest of the token and of what this
+ * endpoint checks and reads in it (issuer, audiences, claims): a token
+ * verified for one audience is no cache hit where another is required.
+ */
+
+static ngx_int_t
+ngx_http_mcp_jwt_scope(ngx_conf_t *cf, ngx_http_mcp_loc_conf_t *conf)
+{
+    u_char       *p, secret_digest[32];
+    size_t        len;
+    ngx_str_t     text;
+    ngx_uint_t    i;
+    const char  **aud;
+
+    aud = conf->jwt_audiences ? conf->jwt_audiences->elts : NULL;
+
+    ngx_http_mcp_sha256(conf->jwt_hmac_secret.data, conf->jwt_hmac_secret.len,
+                        secret_digest);
+
+    len = conf->jwt_issuer.len + conf->jwt_user_claim.len
+          + conf->jwt_roles_claim.len + sizeof(secret_digest) + 4;
+
+    for (i = 0; aud && i < conf->jwt_audiences->nelts; i++) {
+        len += ngx_strlen(aud[i]) + 1;
+    }
+
+    text.data = ngx_pnalloc(cf->temp_pool, len);
+    if (text.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(text.data, conf->jwt_issuer.data, conf->jwt_issuer.len);
+    *p++ = '\0';
+
+    for (i = 0; aud && i < conf->jwt_audiences->nelts; i++) {
+        p = ngx_cpymem(p, aud[i], ngx_strlen(aud[i]));
+        *p++ = '\0';
+    }
+
+    *p++ = '\0';
+    p = ngx_cpymem(p, conf->jwt_user_claim.data, conf->jwt_user_claim.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, conf->jwt_roles_claim.data, conf->jwt_roles_claim.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, secret_digest, sizeof(secret_digest));
+
+    text.len = p - text.data;
+
+    ngx_http_mcp_sha256(text.data, text.len, conf->jwt_scope);
+
+    return NGX_OK;
 }
 
 

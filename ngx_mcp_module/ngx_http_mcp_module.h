@@ -87,6 +87,7 @@ typedef struct {
     ngx_str_t                  jwt_roles_claim;
     ngx_str_t                  jwt_hmac_secret;
     ngx_http_mcp_jwks_state_t *jwks_state;
+    u_char                     jwt_scope[32];  /* of the checks: cache key */
 
     /* RFC 9728 protected resource metadata */
     ngx_str_t                  resource;       /* this endpoint's URL */

@@ -398,6 +398,26 @@ test_batch_split(void **state)
 }
 
 
+/* the raw span of params.name, for routing a call to its tool set */
+static void
+test_name_span(void **state)
+{
+    ngx_http_mcp_rpc_t   rpc;
+    const char          *body = "{\"jsonrpc\":\"2.0\",\"id\":1,"
+                                "\"method\":\"tools/call\",\"params\":"
+                                "{\"arguments\":{\"name\":\"inner\"},"
+                                "\"name\" :\n \"a\\u0062c\",\"x\":1}}";
+
+    assert_int_equal(parse(body, &rpc), 0);
+    assert_string_equal(rpc.tool, "abc");
+    assert_int_equal(rpc.name_end - rpc.name_start,
+                     sizeof("\"a\\u0062c\"") - 1);
+    assert_memory_equal(body + rpc.name_start, "\"a\\u0062c\"",
+                        rpc.name_end - rpc.name_start);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
 static void
 test_batch_split_errors(void **state)
 {
@@ -435,6 +455,7 @@ main(void)
         cmocka_unit_test(test_batch_refused),
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_batch_split_errors),
+        cmocka_unit_test(test_name_span),
         cmocka_unit_test(test_duplicate_keys_refused),
         cmocka_unit_test(test_tool_call_fields),
         cmocka_unit_test(test_tool_call_bad_params),
