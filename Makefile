@@ -33,7 +33,9 @@ DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
                 libmicrohttpd-dev libpython3.11-dev python3.11 \
                 libcmocka-dev python3-pytest python3-jwt python3-cryptography \
                 redis-server redis-tools \
-                openssl curl ca-certificates
+                openssl curl ca-certificates \
+                golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev \
+                golang-github-xeipuuv-gojsonschema-dev python3-yaml python3-jsonschema
 
 .PHONY: all deps build module worker run test unit integration e2e bench conformance \
         fuzz clean
@@ -132,6 +134,7 @@ bench: deps build
 	    apt-get install -y -qq --no-install-recommends wrk; }
 	$(PYTHON) bench/gateway.py
 	$(PYTHON) bench/sandbox.py
+	$(PYTHON) bench/token_savings.py
 
 # the official MCP conformance suite (test/conformance, pinned) against the
 # demo stack; a report: writes docs/conformance.md, fails only when the

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""The demo stack: redis-server, one sandbox worker, the demo identity
-provider and the system nginx loading the built module, all on 127.0.0.1.
+"""The demo stack: redis-server, one sandbox worker per tool set
+(log-analysis, data-science), the demo identity provider and the system
+nginx loading the built module, all on 127.0.0.1.
 
     demo/stack.py run                 start, print how to connect, wait for
                                       Ctrl-C or SIGTERM, stop everything
@@ -32,7 +33,12 @@ NGINX_TEMPLATE = os.path.join(ROOT, "demo", "nginx.conf.in")
 AUDIT_FORMAT = os.path.join(ROOT, "ngx_mcp_module", "conf", "mcp_audit_log_format.conf")
 NGINX_BIN = shutil.which("nginx", path="/usr/sbin:/usr/bin") or "/usr/sbin/nginx"
 TENANT_PATH = "/mcp/log-analysis"
+# the second tool set: its own worker, secret, workspaces, location and role
+DS_TOOLSET_DIR = os.path.join(ROOT, "sandbox-worker", "toolsets", "data-science")
+DS_TENANT_PATH = "/mcp/data-science"
 START_TIMEOUT = 30.0
+LOG_GENERATOR = os.path.join(TOOLSET_DIR, "generate_logs.py")
+DEMO_LOG_MB = 2          # generated demo logs (make run, the tests)
 
 
 class StackError(Exception):
@@ -61,6 +67,40 @@ def stage_sandbox(dest):
             path = os.path.join(d, f)
             os.chmod(path, 0o755 if path == binary else 0o644)
     return binary, toolset, os.path.join(toolset, "demo-logs")
+
+
+def generate_demo_logs(dest, size_mb=DEMO_LOG_MB, seed=42, end="now"):
+    """Writes generated demo logs (generate_logs.py, ending at `end`) to
+    dest, readable by the unprivileged worker; returns dest."""
+    shutil.rmtree(dest, ignore_errors=True)
+    res = subprocess.run([sys.executable, LOG_GENERATOR, "--out", dest, "--seed", str(seed),
+                          "--size-mb", str(size_mb), "--end", end],
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if res.returncode != 0:
+        raise StackError(f"generate_logs.py failed: {res.stderr.strip()}")
+    os.chmod(dest, 0o755)
+    for name in os.listdir(dest):
+        os.chmod(os.path.join(dest, name), 0o644)
+    return dest
+
+
+def stage_toolset(dest, name, source):
+    """Like stage_sandbox, for another tool set: binary and tool set under
+    dest/sandbox-<name> (its own directory, so restaging one tool set never
+    touches another's).  The tool set's data is its demo-data folder.
+    Returns (binary, toolset, data_dir)."""
+    stage = os.path.join(dest, "sandbox-" + name)
+    shutil.rmtree(stage, ignore_errors=True)
+    os.makedirs(stage)
+    binary = shutil.copy2(WORKER_BIN, os.path.join(stage, "mcp-sandbox-worker"))
+    toolset = shutil.copytree(source, os.path.join(stage, name),
+                              ignore=shutil.ignore_patterns("__pycache__"))
+    for d, dirs, files in os.walk(stage):
+        os.chmod(d, 0o755)
+        for f in files:
+            path = os.path.join(d, f)
+            os.chmod(path, 0o755 if path == binary else 0o644)
+    return binary, toolset, os.path.join(toolset, "demo-data")
 
 
 def free_port():
@@ -109,12 +149,14 @@ class Stack:
     """Starts and stops every process of the demo stack."""
 
     def __init__(self, ports=None, state_dir=None, keep_state=False, apikey_ttl=30,
-                 jwks_retry=5, extra_http="", extra_server="", extra_audiences=()):
+                 jwks_retry=5, extra_http="", extra_server="", extra_audiences=(),
+                 log_dir=None, log_size_mb=DEMO_LOG_MB):
         ports = ports or {}
         self.ports = {
             "gateway": ports.get("gateway") or free_port(),
             "redis": ports.get("redis") or free_port(),
             "worker": ports.get("worker") or free_port(),
+            "ds_worker": ports.get("ds_worker") or free_port(),
             "idp": ports.get("idp") or free_port(),
         }
         self.state = state_dir or tempfile.mkdtemp(prefix="ngx-mcp-")
@@ -124,6 +166,8 @@ class Stack:
         self.jwks_retry = jwks_retry     # least seconds between JWKS fetches
         self.extra = {"extra_http": extra_http, "extra_server": extra_server}
         self.extra_audiences = list(extra_audiences)
+        self.log_dir = log_dir           # the worker's logs; None: generate some
+        self.log_size_mb = log_size_mb
         self.procs = {}
         self.secrets = {}
         self.keys = {}
@@ -137,6 +181,16 @@ class Stack:
     @property
     def gateway_url(self):
         return f"http://127.0.0.1:{self.ports['gateway']}{TENANT_PATH}"
+
+    @property
+    def ds_url(self):
+        """The data-science tool set's endpoint."""
+        return f"http://127.0.0.1:{self.ports['gateway']}{DS_TENANT_PATH}"
+
+    @property
+    def aggregate_url(self):
+        """One endpoint for every tool set a caller may use (mcp_aggregate)."""
+        return f"http://127.0.0.1:{self.ports['gateway']}/mcp"
 
     @property
     def redis_url(self):
@@ -156,14 +210,16 @@ class Stack:
         for binary, hint in ((MODULE_SO, "make module"), (WORKER_BIN, "make worker")):
             if not os.path.exists(binary):
                 raise StackError(f"{binary} is missing; run '{hint}' first")
-        for d in ("logs", "redis", "tmp", "workspaces"):
+        for d in ("logs", "redis", "tmp", "workspaces", "workspaces-data-science"):
             os.makedirs(self.path(d), exist_ok=True)
         self._write_secret("identity.secret", secrets.token_hex(32))
+        self._write_secret("identity-data-science.secret", secrets.token_hex(32))
         self._write_secret("redis-gateway.password", secrets.token_hex(24))
         self._write_secret("redis-admin.password", secrets.token_hex(24))
         try:
             self.start_redis()
             self.start_worker()
+            self.start_ds_worker()
             self.start_idp()
             self.start_nginx()
         except BaseException:
@@ -172,7 +228,7 @@ class Stack:
         return self
 
     def stop(self):
-        for name in ("nginx", "idp", "worker", "redis"):
+        for name in ("nginx", "idp", "worker", "ds_worker", "redis"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue
@@ -238,7 +294,8 @@ class Stack:
 
     def start_worker(self):
         self._chown_unprivileged(self.path("workspaces"))
-        binary, toolset, data = stage_sandbox(self.state)
+        binary, toolset, _static = stage_sandbox(self.state)
+        data = self.log_dir or generate_demo_logs(self.path("log-data"), self.log_size_mb)
         args = [binary,
                 "--toolset", toolset,
                 "--listen", f"127.0.0.1:{self.ports['worker']}",
@@ -253,14 +310,36 @@ class Stack:
         wait_for_line(proc, "mcp-sandbox-worker ready", "the sandbox worker")
         self._drain(proc, "worker.out")
 
+    def start_ds_worker(self):
+        """The data-science tool set's worker: its own identity secret,
+        workspace root and data (never the log data)."""
+        self._chown_unprivileged(self.path("workspaces-data-science"))
+        binary, toolset, data = stage_toolset(self.state, "data-science", DS_TOOLSET_DIR)
+        args = [binary,
+                "--toolset", toolset,
+                "--listen", f"127.0.0.1:{self.ports['ds_worker']}",
+                "--identity-secret-file", self.path("identity-data-science.secret"),
+                "--workspace-root", self.path("workspaces-data-science"),
+                "--data-dir", data]
+        if self.as_root:
+            args += ["--user", self.unprivileged]
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=self.log("worker-data-science.log"))
+        self.procs["ds_worker"] = proc
+        wait_for_line(proc, "mcp-sandbox-worker ready", "the data-science sandbox worker")
+        self._drain(proc, "worker-data-science.out")
+
     def start_idp(self):
         env = dict(os.environ)
         for var, name in (("DEMO_ANALYST_PASSWORD", "analyst"), ("DEMO_ADMIN_PASSWORD", "admin"),
-                          ("DEMO_VIEWER_PASSWORD", "viewer"), ("IDP_CLIENT_SECRET", "client")):
+                          ("DEMO_VIEWER_PASSWORD", "viewer"), ("DEMO_SCIENTIST_PASSWORD", "scientist"),
+                          ("IDP_CLIENT_SECRET", "client")):
             env[var] = self.secrets.setdefault(var, secrets.token_urlsafe(18))
         args = ["node", os.path.join(ROOT, "demo", "idp", "server.mjs"),
                 "--port", str(self.ports["idp"]),
                 "--audience", self.gateway_url,
+                "--audience", self.ds_url,
+                "--audience", self.aggregate_url,
                 *[arg for aud in self.extra_audiences for arg in ("--audience", aud)],
                 "--keys-file", self.path("idp-keys.json"),
                 "--test-endpoints"]
@@ -281,6 +360,7 @@ class Stack:
             "redis_port": self.ports["redis"],
             "redis_password_file": self.path("redis-gateway.password"),
             "worker_port": self.ports["worker"],
+            "ds_worker_port": self.ports["ds_worker"],
             "idp_port": self.ports["idp"],
             "audit_format": AUDIT_FORMAT,
             "apikey_ttl": f"{self.apikey_ttl}s",
@@ -357,6 +437,9 @@ class Stack:
             "IDP_CLIENT_SECRET": self.secrets["IDP_CLIENT_SECRET"],
             "DEMO_ANALYST_PASSWORD": self.secrets["DEMO_ANALYST_PASSWORD"],
             "DEMO_ADMIN_PASSWORD": self.secrets["DEMO_ADMIN_PASSWORD"],
+            "DEMO_SCIENTIST_PASSWORD": self.secrets["DEMO_SCIENTIST_PASSWORD"],
+            "MCP_DS_URL": self.ds_url,
+            "MCP_AGGREGATE_URL": self.aggregate_url,
             "MCP_STATE_DIR": self.state,
             "REDISCLI_AUTH": self.secrets["redis-admin.password"],
         }
@@ -380,10 +463,17 @@ ngx_mcp demo stack is ready.
   MCP endpoint    {url}
   API key         {key}
                   (user demo-analyst, roles mcp-log-analyst; shown once)
+  All tool sets   {stack.aggregate_url}
+                  (one endpoint: each tool set's tools your roles allow,
+                   named log_analysis__execute_code, data_science__describe, ...)
+  Data science    {stack.ds_url}
+                  (second tool set, role mcp-data-scientist: make a key with
+                   tools/create-api-key.sh <user> mcp-data-scientist)
   Identity        {stack.issuer}
-                  users demo-analyst / demo-admin, passwords:
-                    demo-analyst  {stack.secrets['DEMO_ANALYST_PASSWORD']}
-                    demo-admin    {stack.secrets['DEMO_ADMIN_PASSWORD']}
+                  users demo-analyst / demo-admin / demo-scientist, passwords:
+                    demo-analyst    {stack.secrets['DEMO_ANALYST_PASSWORD']}
+                    demo-admin      {stack.secrets['DEMO_ADMIN_PASSWORD']}
+                    demo-scientist  {stack.secrets['DEMO_SCIENTIST_PASSWORD']}
   Audit log       {stack.path('logs', 'audit.log')}
   State           {stack.state}
 
@@ -407,7 +497,8 @@ Press Ctrl-C to stop every process of the stack.
 def port_settings():
     ports = {}
     for name, var, default in (("gateway", "MCP_GATEWAY_PORT", 8787), ("redis", "MCP_REDIS_PORT", 6390),
-                               ("worker", "MCP_WORKER_PORT", 9101), ("idp", "MCP_IDP_PORT", 8788)):
+                               ("worker", "MCP_WORKER_PORT", 9101), ("idp", "MCP_IDP_PORT", 8788),
+                               ("ds_worker", "MCP_DS_WORKER_PORT", 9102)):
         value = os.environ.get(var, str(default))
         if not value.isdigit() or not 0 < int(value) < 65536:
             raise StackError(f"{var}={value!r} is not a port number")
@@ -431,7 +522,7 @@ def cmd_run():
         except StackError as e:
             raise StackError(f"{e}; its log is in {stack.path('logs')} "
                              "(ports: MCP_GATEWAY_PORT, MCP_REDIS_PORT, MCP_WORKER_PORT, "
-                             "MCP_IDP_PORT)") from None
+                             "MCP_IDP_PORT, MCP_DS_WORKER_PORT)") from None
         key = stack.create_key("demo-analyst", "mcp-log-analyst", "--note", "make run demo key")
         print(connection_help(stack, key["key"]))
         print(f"(ready in {time.monotonic() - started:.1f} s)", flush=True)
@@ -452,8 +543,12 @@ def cmd_exec(command):
     with Stack() as stack:
         analyst = stack.create_key("demo-analyst", "mcp-log-analyst")
         viewer = stack.create_key("demo-viewer", "mcp-viewer")
+        scientist = stack.create_key("demo-scientist", "mcp-data-scientist")
+        both = stack.create_key("demo-both", "mcp-log-analyst,mcp-data-scientist")
         env = dict(os.environ, **stack.env(), MCP_ANALYST_KEY=analyst["key"],
-                   MCP_VIEWER_KEY=viewer["key"])
+                   MCP_VIEWER_KEY=viewer["key"], MCP_SCIENTIST_KEY=scientist["key"],
+                   MCP_BOTH_KEY=both["key"],
+                   MCP_DS_WORKER_PID=str(stack.procs["ds_worker"].pid))
         return subprocess.call(command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
 
 

@@ -34,8 +34,6 @@ static void ngx_http_mcp_remember_jwt(ngx_http_request_t *r,
 static void ngx_http_mcp_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mcp_parse_body(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
-static ngx_int_t ngx_http_mcp_body_bytes(ngx_http_request_t *r,
-    ngx_str_t *body);
 static void ngx_http_mcp_note_message(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 static ngx_int_t ngx_http_mcp_authenticate(ngx_http_request_t *r,
@@ -99,7 +97,11 @@ ngx_http_mcp_access_handler(ngx_http_request_t *r)
     case NGX_HTTP_MCP_STATE_READING_BODY:
     case NGX_HTTP_MCP_STATE_LOOKUP:
     case NGX_HTTP_MCP_STATE_JWKS:
+    case NGX_HTTP_MCP_STATE_AGGREGATE:
         return NGX_AGAIN;
+
+    case NGX_HTTP_MCP_STATE_AGGREGATE_DONE:
+        return ngx_http_mcp_aggregate_answer(r, ctx, mlcf);
 
     case NGX_HTTP_MCP_STATE_JWKS_DONE:
         return ngx_http_mcp_jwt_step(r, ctx, mlcf);
@@ -123,11 +125,37 @@ static ngx_http_mcp_ctx_t *
 ngx_http_mcp_create_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t  *cln;
-    ngx_http_mcp_ctx_t  *ctx;
+    ngx_http_mcp_ctx_t  *ctx, *from;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mcp_ctx_t));
     if (ctx == NULL) {
         return NULL;
+    }
+
+    /*
+     * An internal redirect clears module contexts; one an aggregate routed
+     * here is found by its pool cleanup (as the realip module finds its
+     * own), and the identity it verified is the caller's here too.
+     */
+    for (cln = r->internal ? r->pool->cleanup : NULL; cln; cln = cln->next) {
+        if (cln->handler != ngx_http_mcp_ctx_cleanup) {
+            continue;
+        }
+
+        from = cln->data;
+
+        if (from->route_out) {
+            from->route_out = 0;
+            ctx->routed = 1;
+            ctx->user = from->user;
+            ctx->roles = from->roles;
+            ctx->subject = from->subject;
+            ctx->auth_method = from->auth_method;
+            ctx->key_id = from->key_id;
+            ctx->cached = from->cached;
+            ctx->via = from->via;
+            break;
+        }
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -153,7 +181,9 @@ ngx_http_mcp_start(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_transport_check(r, ctx, mlcf);
 
     /* what was presented is judged once the body (and its id) is read */
-    ngx_http_mcp_credentials(r, ctx, mlcf);
+    if (!ctx->routed) {
+        ngx_http_mcp_credentials(r, ctx, mlcf);
+    }
 
     if (r->method != NGX_HTTP_POST) {
         /* no JSON-RPC body: judge what the headers say now */
@@ -333,6 +363,10 @@ ngx_http_mcp_authenticate(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
                                        ctx->transport_message);
     }
 
+    if (ctx->routed) {
+        return ngx_http_mcp_admit(r, ctx, mlcf);
+    }
+
     if (ctx->auth_error) {
         return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                       ctx->auth_error,
@@ -393,7 +427,7 @@ ngx_http_mcp_parse_body(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
     ngx_str_t                 body;
     ngx_http_mcp_loc_conf_t  *mlcf;
 
-    rc = ngx_http_mcp_body_bytes(r, &body);
+    rc = ngx_http_mcp_request_body(r, &body);
     if (rc != NGX_OK) {
         ngx_http_mcp_set_decision(ctx, "deny", "body_too_large");
         return ngx_http_mcp_send_error(r, ctx,
@@ -432,8 +466,8 @@ ngx_http_mcp_parse_body(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 
 /* the whole body in one piece; it is always in memory (see merge conf) */
 
-static ngx_int_t
-ngx_http_mcp_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
+ngx_int_t
+ngx_http_mcp_request_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char                   *p;
     size_t                    len;
@@ -589,6 +623,10 @@ ngx_http_mcp_jwt_step(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     ngx_http_mcp_remember_jwt(r, ctx);
+
+    if (ctx->routed) {
+        return ngx_http_mcp_admit(r, ctx, mlcf);
+    }
 
     if (ctx->auth_error) {
         return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
@@ -817,6 +855,10 @@ ngx_http_mcp_decide_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        NGX_HTTP_MCP_RPC_HEADER_MISMATCH,
                                        ctx->transport_message);
+    }
+
+    if (mlcf->toolsets) {
+        return ngx_http_mcp_aggregate_handle(r, ctx, mlcf);
     }
 
     if (ngx_http_mcp_judge_message(r, ctx, mlcf, rpc, &verdict) != NGX_OK) {

@@ -65,6 +65,12 @@ static ngx_http_variable_t  ngx_http_mcp_vars[] = {
     { ngx_string("mcp_args_size"), NULL, ngx_http_mcp_ctx_variable,
       ngx_http_mcp_ctx_field(args_size), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("mcp_toolsets"), NULL, ngx_http_mcp_ctx_variable,
+      ngx_http_mcp_ctx_field(toolsets), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mcp_via"), NULL, ngx_http_mcp_ctx_variable,
+      ngx_http_mcp_ctx_field(via), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("mcp_tenant"), NULL, ngx_http_mcp_tenant_variable,
       0, 0, 0 },
 

@@ -54,24 +54,10 @@ ngx_int_t
 ngx_http_mcp_identity_forward(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
 {
-    size_t             lens[6];
-    ngx_str_t          now, signature, none;
-    ngx_str_t         *fields[NGX_HTTP_MCP_IDENTITY_HEADERS];
     ngx_uint_t         i;
     ngx_list_t         old, *headers;
     ngx_list_part_t   *part;
     ngx_table_elt_t   *h, *copy;
-    const u_char      *data[6];
-
-    /* a value with CR, LF or NUL could forge a second header */
-    if (!ngx_http_mcp_header_safe(&ctx->user)
-        || !ngx_http_mcp_header_safe(&ctx->roles))
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mcp: identity of key id \"%V\" has control "
-                      "characters; refusing to forward it", &ctx->key_id);
-        return NGX_ERROR;
-    }
 
     /*
      * The first list part lives inside the list head, so the old head is
@@ -116,6 +102,32 @@ ngx_http_mcp_identity_forward(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     r->headers_in.authorization = NULL;
+
+    return ngx_http_mcp_identity_add(r, headers, ctx, mlcf);
+}
+
+
+/* the signed identity headers of docs/internals.md, added to headers */
+
+ngx_int_t
+ngx_http_mcp_identity_add(ngx_http_request_t *r, ngx_list_t *headers,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf)
+{
+    size_t             lens[6];
+    ngx_str_t          now, signature, none;
+    ngx_str_t         *fields[NGX_HTTP_MCP_IDENTITY_HEADERS];
+    ngx_uint_t         i;
+    const u_char      *data[6];
+
+    /* a value with CR, LF or NUL could forge a second header */
+    if (!ngx_http_mcp_header_safe(&ctx->user)
+        || !ngx_http_mcp_header_safe(&ctx->roles))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mcp: identity of key id \"%V\" has control "
+                      "characters; refusing to forward it", &ctx->key_id);
+        return NGX_ERROR;
+    }
 
     now.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
     if (now.data == NULL) {

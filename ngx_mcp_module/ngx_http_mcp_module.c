@@ -38,6 +38,8 @@ static char *ngx_http_mcp_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mcp_methods(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_mcp_register_tenant(ngx_conf_t *cf,
+    ngx_http_mcp_loc_conf_t *conf);
 static ngx_int_t ngx_http_mcp_jwt_scope(ngx_conf_t *cf,
     ngx_http_mcp_loc_conf_t *conf);
 static char *ngx_http_mcp_batch_max(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -188,6 +190,41 @@ static ngx_command_t  ngx_http_mcp_commands[] = {
       ngx_http_mcp_batch_max,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("mcp_aggregate"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_mcp_str_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, aggregate),
+      NULL },
+
+    { ngx_string("mcp_aggregate_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, aggregate_prefix),
+      NULL },
+
+    { ngx_string("mcp_aggregate_discovery"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, aggregate_discovery),
+      NULL },
+
+    { ngx_string("mcp_aggregate_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, aggregate_timeout),
+      NULL },
+
+    { ngx_string("mcp_description"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mcp_loc_conf_t, description),
       NULL },
 
     { ngx_string("mcp_jwt_issuer"),
@@ -352,6 +389,10 @@ ngx_http_mcp_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_mcp_access_handler;
 
+    if (ngx_http_mcp_aggregate_resolve(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_mcp_filter_init(cf);
 }
 
@@ -377,6 +418,16 @@ ngx_http_mcp_create_main_conf(ngx_conf_t *cf)
 
     mmcf->redis_db = NGX_CONF_UNSET;
     mmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+
+    if (ngx_array_init(&mmcf->tenants, cf->pool, 4,
+                       sizeof(ngx_http_mcp_loc_conf_t *))
+        != NGX_OK
+        || ngx_array_init(&mmcf->aggregates, cf->pool, 1,
+                          sizeof(ngx_http_mcp_loc_conf_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
 
     if (ngx_array_init(&mmcf->endpoints, cf->pool, 4,
                        sizeof(ngx_http_mcp_loc_conf_t *))
@@ -439,6 +490,10 @@ ngx_http_mcp_create_loc_conf(ngx_conf_t *cf)
     mlcf->protocol_versions = NGX_CONF_UNSET_PTR;
     mlcf->session_requests = NGX_CONF_UNSET;
     mlcf->batch_max = NGX_CONF_UNSET_UINT;
+    mlcf->aggregate = NGX_CONF_UNSET_PTR;
+    mlcf->aggregate_prefix = NGX_CONF_UNSET;
+    mlcf->aggregate_discovery = NGX_CONF_UNSET;
+    mlcf->aggregate_timeout = NGX_CONF_UNSET_MSEC;
     mlcf->jwt_audiences = NGX_CONF_UNSET_PTR;
     mlcf->jwks_refresh = NGX_CONF_UNSET;
     mlcf->jwks_retry = NGX_CONF_UNSET;
@@ -475,6 +530,12 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              prev->protocol_versions, NULL);
     ngx_conf_merge_value(conf->session_requests, prev->session_requests, 0);
     ngx_conf_merge_uint_value(conf->batch_max, prev->batch_max, 0);
+    ngx_conf_merge_ptr_value(conf->aggregate, prev->aggregate, NULL);
+    ngx_conf_merge_value(conf->aggregate_prefix, prev->aggregate_prefix, 1);
+    ngx_conf_merge_value(conf->aggregate_discovery,
+                         prev->aggregate_discovery, 0);
+    ngx_conf_merge_msec_value(conf->aggregate_timeout,
+                              prev->aggregate_timeout, 5000);
 
     if (conf->methods == NULL) {
         conf->methods = ngx_http_mcp_patterns(cf, ngx_http_mcp_default_methods,
@@ -549,6 +610,10 @@ ngx_http_mcp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_mcp_metadata_register(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mcp_register_tenant(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -665,6 +730,55 @@ ngx_http_mcp_merge_jwt(ngx_conf_t *cf, ngx_http_mcp_loc_conf_t *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Every endpoint is known by name, so that an aggregate can reach it by
+ * its location (resolved once all locations are merged).
+ */
+
+static ngx_int_t
+ngx_http_mcp_register_tenant(ngx_conf_t *cf, ngx_http_mcp_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_mcp_main_conf_t   *mmcf;
+    ngx_http_mcp_loc_conf_t   **slot;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mcp_module);
+
+    if (!clcf->named && !clcf->noname
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
+       )
+    {
+        conf->location = clcf->name;
+    }
+
+    /* an aggregate reads each tool set's tools/list into memory */
+    if (clcf->subrequest_output_buffer_size < NGX_HTTP_MCP_AGG_LIST_MAX) {
+        clcf->subrequest_output_buffer_size = NGX_HTTP_MCP_AGG_LIST_MAX;
+    }
+
+    slot = ngx_array_push(&mmcf->tenants);
+    if (slot == NULL) {
+        return NGX_ERROR;
+    }
+
+    *slot = conf;
+
+    if (conf->aggregate) {
+        slot = ngx_array_push(&mmcf->aggregates);
+        if (slot == NULL) {
+            return NGX_ERROR;
+        }
+
+        *slot = conf;
+    }
+
+    return NGX_OK;
 }
 
 

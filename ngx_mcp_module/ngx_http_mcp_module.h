@@ -23,7 +23,12 @@
 #include "ngx_http_mcp_jwt.h"
 
 
+#define NGX_HTTP_MCP_MODULE_VERSION  "0.2.0"
+
 #define NGX_HTTP_MCP_JWKS_MAX_SIZE  (256 * 1024)
+
+/* the largest tools/list an aggregate reads from one tool set */
+#define NGX_HTTP_MCP_AGG_LIST_MAX   (256 * 1024)
 
 
 /* a method or tool name, or a prefix when the configuration ended in '*' */
@@ -56,6 +61,8 @@ typedef struct {
     ngx_http_mcp_cache_t       cache;          /* shm_zone NULL: none */
     ngx_array_t                endpoints;      /* of ngx_http_mcp_loc_conf_t *,
                                                   for resource metadata */
+    ngx_array_t                tenants;        /* every mcp_endpoint */
+    ngx_array_t                aggregates;     /* those with mcp_aggregate */
 } ngx_http_mcp_main_conf_t;
 
 
@@ -89,12 +96,30 @@ typedef struct {
     ngx_http_mcp_jwks_state_t *jwks_state;
     u_char                     jwt_scope[32];  /* of the checks: cache key */
 
+    /* an aggregate endpoint (mcp_aggregate) and what it offers of others */
+    ngx_array_t               *aggregate;      /* ngx_str_t tool set names */
+    ngx_array_t               *toolsets;       /* ngx_http_mcp_toolset_t */
+    ngx_flag_t                 aggregate_prefix;
+    ngx_flag_t                 aggregate_discovery;
+    ngx_msec_t                 aggregate_timeout;
+    ngx_str_t                  description;    /* one line, for catalogues */
+    ngx_str_t                  location;       /* where a redirect finds it */
+
     /* RFC 9728 protected resource metadata */
     ngx_str_t                  resource;       /* this endpoint's URL */
     ngx_str_t                  resource_metadata;  /* its metadata URL */
     ngx_array_t               *resource_scopes;    /* ngx_str_t */
     ngx_flag_t                 metadata_handler;
 } ngx_http_mcp_loc_conf_t;
+
+
+/* an endpoint as part of an aggregate */
+typedef struct {
+    ngx_str_t                  name;           /* its mcp_endpoint name */
+    ngx_str_t                  prefix;         /* "log_analysis__", or "" */
+    ngx_str_t                  location;
+    ngx_http_mcp_loc_conf_t   *conf;
+} ngx_http_mcp_toolset_t;
 
 
 typedef enum {
@@ -105,6 +130,8 @@ typedef enum {
     NGX_HTTP_MCP_STATE_LOOKUP_DONE,
     NGX_HTTP_MCP_STATE_JWKS,
     NGX_HTTP_MCP_STATE_JWKS_DONE,
+    NGX_HTTP_MCP_STATE_AGGREGATE,
+    NGX_HTTP_MCP_STATE_AGGREGATE_DONE,
     NGX_HTTP_MCP_STATE_DONE
 } ngx_http_mcp_state_e;
 
@@ -175,6 +202,13 @@ typedef struct {
 
     ngx_http_mcp_roles_t       caller_roles;
 
+    /* aggregates: the tool sets asked, and a call routed on */
+    struct ngx_http_mcp_agg_s *agg;
+    ngx_str_t                  toolsets;       /* "name:ok name:timeout" */
+    ngx_str_t                  via;            /* the aggregate it came by */
+    unsigned                   route_out:1;    /* redirected to a tool set */
+    unsigned                   routed:1;       /* ... and arrived there */
+
     /* tools/list response filter */
     unsigned                   filter_tools_list:1;
     unsigned                   filter_active:1;
@@ -205,9 +239,17 @@ ngx_int_t ngx_http_mcp_send_json(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, char *text);
 ngx_buf_t *ngx_http_mcp_error_buf(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, int code, const char *message);
+ngx_int_t ngx_http_mcp_request_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_mcp_judge_message(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf,
     ngx_http_mcp_rpc_t *rpc, ngx_http_mcp_verdict_t *verdict);
+
+/* ngx_http_mcp_aggregate.c */
+ngx_int_t ngx_http_mcp_aggregate_handle(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+ngx_int_t ngx_http_mcp_aggregate_answer(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+ngx_int_t ngx_http_mcp_aggregate_resolve(ngx_conf_t *cf);
 
 /* ngx_http_mcp_batch.c */
 ngx_uint_t ngx_http_mcp_batch_body(ngx_http_mcp_loc_conf_t *mlcf,
@@ -232,6 +274,10 @@ void ngx_http_mcp_transport_check(ngx_http_request_t *r,
 ngx_int_t ngx_http_mcp_transport_mirrors(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
 ngx_uint_t ngx_http_mcp_transport_mirrored(ngx_http_request_t *r);
+ngx_table_elt_t *ngx_http_mcp_transport_header(ngx_http_request_t *r,
+    const char *name);
+ngx_int_t ngx_http_mcp_transport_encode(ngx_http_request_t *r,
+    ngx_str_t *value, ngx_str_t *out);
 ngx_uint_t ngx_http_mcp_stateless(ngx_http_mcp_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_mcp_session_header(ngx_http_request_t *r);
 
@@ -249,6 +295,9 @@ ngx_int_t ngx_http_mcp_metadata_register(ngx_conf_t *cf,
 /* ngx_http_mcp_identity.c */
 ngx_int_t ngx_http_mcp_identity_forward(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+ngx_int_t ngx_http_mcp_identity_add(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf);
 
 /* ngx_http_mcp_filter.c */
 ngx_int_t ngx_http_mcp_filter_init(ngx_conf_t *cf);

@@ -201,6 +201,53 @@ ngx_http_mcp_stateless(ngx_http_mcp_ctx_t *ctx)
 }
 
 
+ngx_table_elt_t *
+ngx_http_mcp_transport_header(ngx_http_request_t *r, const char *name)
+{
+    return ngx_http_mcp_find_header(r, name, ngx_strlen(name));
+}
+
+
+/* a mirrored value as a header carries it: raw, or =?base64?...?= */
+
+ngx_int_t
+ngx_http_mcp_transport_encode(ngx_http_request_t *r, ngx_str_t *value,
+    ngx_str_t *out)
+{
+    u_char      *p;
+    ngx_str_t    encoded;
+    ngx_uint_t   i;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] <= 0x20 || value->data[i] >= 0x7f) {
+            break;
+        }
+    }
+
+    if (i == value->len) {
+        *out = *value;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("=?base64?") - 1 + sizeof("?=") - 1
+                             + ngx_base64_encoded_length(value->len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    p = ngx_cpymem(p, "=?base64?", sizeof("=?base64?") - 1);
+
+    encoded.data = p;
+    ngx_encode_base64(&encoded, value);
+
+    p = ngx_cpymem(p + encoded.len, "?=", 2);
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
 /* values outside visible ASCII travel as =?base64?...?= (2026-07-28) */
 
 static ngx_int_t

@@ -3,9 +3,12 @@
 one line that counts them all: "N passed, M failed".
 
   1. C unit tests (cmocka): the module's pure logic and the sandbox worker's
-  2. integration tests (pytest) against real nginx, Redis, worker and IdP
+  2. tool-set tests (pytest, test/toolsets): each tool set's Python alone
+     integration tests (pytest) against real nginx, Redis, worker and IdP
   3. end-to-end tests (node --test) with the official MCP TypeScript SDK,
      against a demo stack started for them on free ports
+  4. deployment tests (pytest, test/deploy): every Helm chart rendered as
+     Helm does, its objects checked, its nginx.conf run through nginx -t
 """
 
 import os
@@ -58,10 +61,14 @@ def count_node(text):
 def main():
     suites = [
         ("unit", ["make", "-s", "-C", "test/unit", "run"], count_cmocka),
+        ("toolsets", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                      "test/toolsets"], count_pytest),
         ("integration", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                          "test/integration"], count_pytest),
         ("e2e", [PYTHON, "demo/stack.py", "exec", "--", "node", "--test", "test/e2e/"],
          count_node),
+        ("deploy", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/deploy"],
+         count_pytest),
     ]
     total_passed = total_failed = 0
     for name, argv, counter in suites:

@@ -51,7 +51,8 @@ const USAGE = `usage: node demo/idp/server.mjs [options]
   --help                 show this text
 
 Secrets (random and printed on stdout when unset):
-  IDP_CLIENT_SECRET, DEMO_ANALYST_PASSWORD, DEMO_ADMIN_PASSWORD, DEMO_VIEWER_PASSWORD
+  IDP_CLIENT_SECRET, DEMO_ANALYST_PASSWORD, DEMO_ADMIN_PASSWORD, DEMO_VIEWER_PASSWORD,
+  DEMO_SCIENTIST_PASSWORD
 `;
 
 class UsageError extends Error {}
@@ -162,6 +163,7 @@ function loadSecrets(env) {
     analyst: pick('DEMO_ANALYST_PASSWORD'),
     admin: pick('DEMO_ADMIN_PASSWORD'),
     viewer: pick('DEMO_VIEWER_PASSWORD'),
+    scientist: pick('DEMO_SCIENTIST_PASSWORD'),
   };
   return { secrets, generated };
 }
@@ -180,6 +182,8 @@ function buildUsers(realm, secrets) {
     { username: 'demo-analyst', password: secrets.analyst, roles: ['mcp-log-analyst'] },
     { username: 'demo-admin', password: secrets.admin, roles: ['mcp-admin', 'mcp-log-analyst'] },
     { username: 'demo-viewer', password: secrets.viewer, roles: ['mcp-viewer'] },
+    // the data-science tool set's role (a second tenant, docs/adding-a-tool-set.md)
+    { username: 'demo-scientist', password: secrets.scientist, roles: ['mcp-data-scientist'] },
   ];
   const byName = new Map();
   const bySub = new Map();

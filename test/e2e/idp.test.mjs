@@ -24,6 +24,7 @@ const SECRETS = {
   DEMO_ANALYST_PASSWORD: secret(),
   DEMO_ADMIN_PASSWORD: secret(),
   DEMO_VIEWER_PASSWORD: secret(),
+  DEMO_SCIENTIST_PASSWORD: secret(),
 };
 
 // Start the server; resolve with { child, issuer, output() } once it prints
@@ -177,6 +178,7 @@ describe('demo idp', () => {
     ['demo-analyst', 'DEMO_ANALYST_PASSWORD', ['mcp-log-analyst']],
     ['demo-admin', 'DEMO_ADMIN_PASSWORD', ['mcp-admin', 'mcp-log-analyst']],
     ['demo-viewer', 'DEMO_VIEWER_PASSWORD', ['mcp-viewer']],
+    ['demo-scientist', 'DEMO_SCIENTIST_PASSWORD', ['mcp-data-scientist']],
   ]) {
     test(`password grant for ${username} yields a verifiable Keycloak-shaped JWT`, async () => {
       const before = Math.floor(Date.now() / 1000);

@@ -15,14 +15,57 @@ import sys
 
 import execute_code
 import log_store
+import privacy
+import skills
+import tool_discovery
+import workspace
 
 MARKER = "\x1e\x1eSW-RESULT "
 
 # Modules pre-imported into execute_code and listed by get_available_tools.
 APPROVED_MODULES = {"log_store": log_store}
+APPROVED_MODULES.update(workspace=workspace, skills=skills,
+                        tool_discovery=tool_discovery, privacy=privacy)
+
+# The documented safe part of the standard library for execute_code: pure
+# computation, text, data formats and time. Pre-imported in the zygote, so
+# importing them costs nothing. (Anything else the kernel policy allows may
+# be imported too; the sandbox, not this list, is the security boundary.)
+STDLIB = ("base64", "bisect", "collections", "copy", "csv", "dataclasses",
+          "datetime", "decimal", "difflib", "enum", "fractions", "functools",
+          "gzip", "hashlib", "heapq", "io", "ipaddress", "itertools", "json",
+          "math", "operator", "pprint", "random", "re", "statistics",
+          "string", "textwrap", "time", "typing", "unicodedata", "zlib")
+
+# Tools with a "function" selector: tool -> (module, functions, default).
+SELECTOR_TOOLS = {
+    "workspace": (workspace, tuple(workspace.__all__), "get_workspace_info"),
+    # run_skill is its own tool ("function" there names the skill's one)
+    "skills": (skills, tuple(f for f in skills.__all__
+                             if f not in ("load_skill", "run_skill")),
+               "list_skills"),
+    "tool_discovery": (tool_discovery, tuple(tool_discovery.__all__),
+                       "list_available_tools"),
+    "privacy": (privacy, ("scrub_all_pii", "anonymize_names"),
+                "scrub_all_pii"),
+}
+# Tools that are one function: tool -> (module, function).
+DIRECT_TOOLS = {
+    "get_workspace_info": (workspace, "get_workspace_info"),
+    "list_skills": (skills, "list_skills"),
+    "run_skill": (skills, "run_skill"),
+    "list_available_tools": (tool_discovery, "list_available_tools"),
+    "search_tools": (tool_discovery, "search_tools"),
+}
+# Most bytes of a file the workspace tool's read_file returns at once.
+TOOL_READ_MAX = 200000
+tool_discovery.MODULES = {k: v for k, v in APPROVED_MODULES.items()
+                          if k != "tool_discovery"}
+tool_discovery.STDLIB = STDLIB
 
 # Functions the log_store tool may call (never private helpers).
-LOG_STORE_FUNCTIONS = ("search_logs", "get_error_summary", "tail_logs")
+LOG_STORE_FUNCTIONS = ("search_logs", "get_error_summary", "tail_logs",
+                       "extract_fields", "list_services")
 
 
 class ToolError(Exception):
@@ -84,6 +127,8 @@ def _available_tools(ctx):
             "services": log_store.list_services(),
             "execute_code": {
                 "preloaded": sorted(APPROVED_MODULES),
+                "stdlib": list(STDLIB),
+                "discovery": "list_available_tools, search_tools",
                 "builtins": "all",
                 "workspace": "current directory (read/write, yours only)",
                 "blocked": "network, subprocesses, files outside the "
@@ -103,7 +148,8 @@ def _dispatch(tool, args, ctx):
         args = dict(args)
         fname = args.pop("function", None)
         if fname not in LOG_STORE_FUNCTIONS:
-            raise ToolError(f"unknown log_store function {fname!r}")
+            raise ToolError(f"unknown log_store function {fname!r}; one of: "
+                            f"{', '.join(LOG_STORE_FUNCTIONS)}")
         fn = getattr(log_store, fname)
         try:
             inspect.signature(fn).bind(**args)
@@ -115,7 +161,53 @@ def _dispatch(tool, args, ctx):
             raise ToolError(f"{fname}: {e}") from None
     if tool == "get_available_tools":
         return _available_tools(ctx)
+    if tool in SELECTOR_TOOLS:
+        mod, allowed, default = SELECTOR_TOOLS[tool]
+        args = dict(args)
+        fname = args.pop("function", default)
+        if fname not in allowed:
+            raise ToolError(f"unknown {tool} function {fname!r}; one of: "
+                            f"{', '.join(allowed)}")
+        return _call_function(mod, fname, args)
+    if tool in DIRECT_TOOLS:
+        mod, fname = DIRECT_TOOLS[tool]
+        return _call_function(mod, fname, dict(args))
     raise ToolError(f"unknown tool {tool!r}")
+
+
+def _call_function(mod, fname, args):
+    """Calls an approved module's function with the tool's arguments;
+    wrong or missing arguments and refusals become a ToolError sentence."""
+    import errno
+    args.pop("timeout", None)          # the worker's wall limit, not ours
+    fn = getattr(mod, fname)
+    try:
+        inspect.signature(fn).bind(**args)
+    except TypeError as e:
+        raise ToolError(f"{fname}: {e}") from None
+    read_tool = mod is workspace and fname == "read_file"
+    if read_tool:
+        args["max_bytes"] = min(args.get("max_bytes") or TOOL_READ_MAX,
+                                TOOL_READ_MAX)
+    try:
+        result = fn(**args)
+        if read_tool:
+            info = workspace.file_info(args["filepath"])
+            offset = args.get("offset", 0)
+            used = offset + len(result.encode("utf-8", "replace"))
+            result = {"path": info["path"], "size": info["size"],
+                      "offset": offset, "content": result,
+                      "truncated": used < info["size"]}
+        return result
+    except OSError as e:
+        if e.errno in (errno.EDQUOT, errno.ENOSPC, errno.EFBIG):
+            raise ToolError(f"{fname}: the workspace quota is exhausted "
+                            "(the disk refused the write)") from None
+        if e.errno is not None and e.filename is not None:
+            raise ToolError(f"{fname}: {e.strerror}") from None
+        raise ToolError(f"{fname}: {e}") from None
+    except (ValueError, LookupError, TypeError) as e:
+        raise ToolError(f"{fname}: {e}") from None
 
 
 def run(tool, args_json, ctx_json):
@@ -124,6 +216,10 @@ def run(tool, args_json, ctx_json):
     args = json.loads(args_json)
     log_store.DATA_DIR = ctx["data_dir"]
     os.environ["HOME"] = ctx["workspace"]
+    workspace.ROOT = ctx["workspace"]
+    if ctx.get("workspace_quota_bytes"):
+        workspace.QUOTA_BYTES = int(ctx["workspace_quota_bytes"])
+    skills.PRELOAD = dict(APPROVED_MODULES)
     out = _CappedWriter(ctx["output_bytes"])
     sys.stdout = sys.stderr = out
     trailer = {"status": "ok"}
@@ -156,8 +252,17 @@ def warm(data_dir):
     log_store.DATA_DIR = data_dir
     log_store.parse_line("2025-01-01T00:00:00Z [ERROR] Boom: warm-up")
     log_store.parse_line('{"level": "warn", "message": "warm-up"}')
+    log_store.parse_line('{"time": 1736935201123, "level": 50, "msg": "x"}')
+    log_store.parse_line("Jan 15 10:00:01 host app[1]: ERROR Boom: warm-up")
+    log_store.parse_time("1h")
+    privacy.scrub_all_pii("warm-up a@example.com 4111 1111 1111 1111 Alice")
     execute_code._compile("x = 1\nx")
     json.loads(json.dumps({"a": [1, 2.5, "x"]}))
     _available_tools({"wall_ms": 0, "output_bytes": 0})
     log_store.DATA_DIR = None
+    for name in STDLIB:
+        __import__(name)
+    # the discovery catalog: generated from the code once, here, and
+    # inherited read-only (copy-on-write) by every call
+    tool_discovery.build()
 
