@@ -135,6 +135,7 @@ bench: deps build
 	$(PYTHON) bench/gateway.py
 	$(PYTHON) bench/sandbox.py
 	$(PYTHON) bench/token_savings.py
+	$(PYTHON) bench/aggregate.py
 
 # the official MCP conformance suite (test/conformance, pinned) against the
 # demo stack; a report: writes docs/conformance.md, fails only when the

@@ -284,11 +284,16 @@ ngx_http_mcp_agg_list_toolsets(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         }
     }
 
+    /* text only: the model reads it, and it is all the context pays for */
     text = json_dumps(sets, JSON_COMPACT);
+    json_decref(sets);
 
-    result = json_pack("{s:[{s:s, s:s}], s:{s:o}}",
-                       "content", "type", "text", "text", text ? text : "[]",
-                       "structuredContent", "toolsets", sets);
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    result = json_pack("{s:[{s:s, s:s}]}",
+                       "content", "type", "text", "text", text);
     free(text);
 
     return ngx_http_mcp_agg_result(r, ctx, result);
@@ -689,13 +694,14 @@ ngx_http_mcp_aggregate_answer(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     text = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
 
-    result = json_pack("{s:[{s:s, s:s}], s:{s:s#, s:o}}",
-                       "content", "type", "text", "text", text ? text : "[]",
-                       "structuredContent",
-                       "toolset", agg->parts[0].toolset->name.data,
-                       agg->parts[0].toolset->name.len,
-                       "tools", all);
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    result = json_pack("{s:[{s:s, s:s}]}",
+                       "content", "type", "text", "text", text);
     free(text);
 
     return ngx_http_mcp_agg_result(r, ctx, result);
