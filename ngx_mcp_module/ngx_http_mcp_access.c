@@ -912,8 +912,6 @@ ngx_http_mcp_judge_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf, ngx_http_mcp_rpc_t *rpc,
     ngx_http_mcp_verdict_t *verdict)
 {
-    u_char  *msg;
-
     ngx_memzero(verdict, sizeof(ngx_http_mcp_verdict_t));
 
     if (rpc->error) {
@@ -952,21 +950,34 @@ ngx_http_mcp_judge_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         return NGX_OK;
     }
 
-    /* exactly what the sandbox says for a tool it does not have */
-    msg = ngx_pnalloc(r->pool, sizeof("Unknown tool: ")
-                               + ngx_strlen(rpc->tool));
-    if (msg == NULL) {
+    verdict->message = ngx_http_mcp_unknown_tool(r, rpc->tool);
+    if (verdict->message == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_sprintf(msg, "Unknown tool: %s%Z", rpc->tool);
 
     verdict->reason = "tool_not_allowed";
     verdict->status = NGX_HTTP_OK;
     verdict->code = NGX_HTTP_MCP_RPC_INVALID_PARAMS;
-    verdict->message = (const char *) msg;
 
     return NGX_OK;
+}
+
+
+/* exactly what the sandbox says for a tool it does not have */
+
+const char *
+ngx_http_mcp_unknown_tool(ngx_http_request_t *r, const char *tool)
+{
+    u_char  *msg;
+
+    msg = ngx_pnalloc(r->pool, sizeof("Unknown tool: ") + ngx_strlen(tool));
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(msg, "Unknown tool: %s%Z", tool);
+
+    return (const char *) msg;
 }
 
 

@@ -843,9 +843,9 @@ static ngx_int_t
 ngx_http_mcp_agg_route(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_loc_conf_t *mlcf)
 {
-    u_char                  *msg;
     ngx_int_t                rc;
     ngx_str_t                own_name;
+    const char              *msg;
     ngx_http_mcp_toolset_t  *set;
 
     set = ngx_http_mcp_agg_owner(ctx, mlcf, ctx->rpc.tool, &own_name);
@@ -853,17 +853,13 @@ ngx_http_mcp_agg_route(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     if (set == NULL) {
         ngx_http_mcp_set_decision(ctx, "deny", "tool_not_allowed");
 
-        msg = ngx_pnalloc(r->pool, sizeof("Unknown tool: ")
-                                   + ngx_strlen(ctx->rpc.tool));
+        msg = ngx_http_mcp_unknown_tool(r, ctx->rpc.tool);
         if (msg == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_sprintf(msg, "Unknown tool: %s%Z", ctx->rpc.tool);
-
         return ngx_http_mcp_send_error(r, ctx, NGX_HTTP_OK,
-                                       NGX_HTTP_MCP_RPC_INVALID_PARAMS,
-                                       (const char *) msg);
+                                       NGX_HTTP_MCP_RPC_INVALID_PARAMS, msg);
     }
 
     if (own_name.len != ngx_strlen(ctx->rpc.tool)

@@ -240,6 +240,8 @@ ngx_int_t ngx_http_mcp_send_json(ngx_http_request_t *r,
 ngx_buf_t *ngx_http_mcp_error_buf(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, int code, const char *message);
 ngx_int_t ngx_http_mcp_request_body(ngx_http_request_t *r, ngx_str_t *body);
+const char *ngx_http_mcp_unknown_tool(ngx_http_request_t *r,
+    const char *tool);
 ngx_int_t ngx_http_mcp_judge_message(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf,
     ngx_http_mcp_rpc_t *rpc, ngx_http_mcp_verdict_t *verdict);
