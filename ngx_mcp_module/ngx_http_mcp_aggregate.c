@@ -71,9 +71,8 @@ static ngx_int_t ngx_http_mcp_agg_fetched(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_mcp_agg_wake(ngx_event_t *ev);
 static void ngx_http_mcp_agg_cleanup(void *data);
-static json_t *ngx_http_mcp_agg_tools(ngx_http_request_t *r,
-    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part,
-    ngx_uint_t prefixed);
+static json_t *ngx_http_mcp_agg_tools(ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_agg_part_t *part, ngx_uint_t prefixed, json_t *seen);
 static void ngx_http_mcp_agg_rename(json_t *tool, ngx_str_t *prefix);
 static json_t *ngx_http_mcp_agg_result_of(ngx_http_mcp_agg_part_t *part);
 static ngx_int_t ngx_http_mcp_agg_route(ngx_http_request_t *r,
@@ -602,7 +601,7 @@ ngx_http_mcp_aggregate_answer(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 {
     u_char                   *p;
     char                     *text;
-    json_t                   *all, *tools, *result;
+    json_t                   *all, *seen, *tools, *result;
     size_t                    len;
     ngx_uint_t                i, partial;
     const char               *outcome;
@@ -613,7 +612,10 @@ ngx_http_mcp_aggregate_answer(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     agg->answered = 1;
 
     all = json_array();
-    if (all == NULL) {
+    seen = json_object();
+    if (all == NULL || seen == NULL) {
+        json_decref(all);
+        json_decref(seen);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -626,6 +628,7 @@ ngx_http_mcp_aggregate_answer(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     ctx->toolsets.data = ngx_pnalloc(r->pool, len);
     if (ctx->toolsets.data == NULL) {
         json_decref(all);
+        json_decref(seen);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -649,7 +652,7 @@ ngx_http_mcp_aggregate_answer(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
             outcome = "error";
 
         } else {
-            tools = ngx_http_mcp_agg_tools(r, ctx, part, !agg->load);
+            tools = ngx_http_mcp_agg_tools(ctx, part, !agg->load, seen);
             outcome = tools ? "ok" : "error";
         }
 
@@ -666,6 +669,7 @@ ngx_http_mcp_aggregate_answer(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     ctx->toolsets.len = p - ctx->toolsets.data;
+    json_decref(seen);
 
     ngx_http_mcp_set_decision(ctx, "allow", partial ? "partial" : "ok");
 
@@ -710,13 +714,14 @@ ngx_http_mcp_aggregate_answer(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
 /*
  * One tool set's tools the caller may call, by that tool set's own rules,
- * under the aggregate's names (when prefixed); NULL if its answer cannot
- * be read.
+ * under the aggregate's names (when prefixed), each name once (without
+ * prefixes the first tool set to list a name owns it); NULL if its answer
+ * cannot be read.
  */
 
 static json_t *
-ngx_http_mcp_agg_tools(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
-    ngx_http_mcp_agg_part_t *part, ngx_uint_t prefixed)
+ngx_http_mcp_agg_tools(ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part,
+    ngx_uint_t prefixed, json_t *seen)
 {
     json_t                   *result, *tools, *kept, *tool;
     size_t                    i;
@@ -749,8 +754,14 @@ ngx_http_mcp_agg_tools(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
         if (prefixed) {
             ngx_http_mcp_agg_rename(tool, &part->toolset->prefix);
+            name = json_string_value(json_object_get(tool, "name"));
         }
 
+        if (json_object_get(seen, name)) {
+            continue;
+        }
+
+        json_object_set_new(seen, name, json_true());
         json_array_append(kept, tool);
     }
 

@@ -19,13 +19,16 @@ from test_config import nginx_t, REDIS, SECRET
 
 
 class SlowToolSet(http.server.BaseHTTPRequestHandler):
-    """A tool set whose tools/list takes 5 s; its one tool answers at once."""
+    """A tool set whose tools/list takes 5 s on /slow (at once on /fast);
+    its tools answer at once."""
 
     def do_POST(self):
         message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if message.get("method") == "tools/list":
-            time.sleep(5)
-            result = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}
+            if self.path == "/slow":
+                time.sleep(5)
+            result = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}},
+                                {"name": "execute_code", "inputSchema": {"type": "object"}}]}
         else:
             result = {"content": [{"type": "text", "text": "echo from slow"}],
                       "isError": False}
@@ -64,7 +67,21 @@ def agg():
             mcp_identity_secret_file {state}/identity.secret;
             mcp_allow_roles mcp-log-analyst;
             mcp_tool echo mcp-log-analyst;
-            proxy_pass http://127.0.0.1:{slow_port};
+            proxy_pass http://127.0.0.1:{slow_port}/slow;
+        }}
+        location = /t/fast {{
+            mcp_endpoint fast;
+            mcp_identity_secret_file {state}/identity.secret;
+            mcp_allow_roles mcp-log-analyst;
+            mcp_tool echo mcp-log-analyst;
+            mcp_tool execute_code mcp-log-analyst;
+            proxy_pass http://127.0.0.1:{slow_port}/fast;
+        }}
+        location = /t/unprefixed-overlap {{
+            mcp_endpoint unprefixed-overlap;
+            {aggregate}
+            mcp_aggregate log-analysis fast;
+            mcp_aggregate_prefix off;
         }}
         location = /t/down {{
             mcp_endpoint down;
@@ -200,6 +217,16 @@ def test_without_prefixes_calls_are_routed_by_the_tool_sets_rules(agg):
     r = call(endpoint, agg.agg_keys["analyst"], "execute_code", {"code": "print(2+3)"})
     assert r.json()["result"]["content"][0]["text"].strip() == "5"
     assert "execute_code" in tool_names(rpc(endpoint, agg.agg_keys["analyst"], "tools/list"))
+
+
+def test_without_prefixes_a_shared_name_belongs_to_the_first_tool_set(agg):
+    endpoint = url(agg, "/t/unprefixed-overlap")
+    names = tool_names(rpc(endpoint, agg.agg_keys["analyst"], "tools/list"))
+    assert names.count("execute_code") == 1 and "echo" in names
+    r = call(endpoint, agg.agg_keys["analyst"], "execute_code", {"code": "print(3*3)"})
+    assert r.json()["result"]["content"][0]["text"].strip() == "9"      # log-analysis
+    r = call(endpoint, agg.agg_keys["analyst"], "echo", {})
+    assert "echo from slow" in r.body.decode()                        # the other one
 
 
 def test_progressive_discovery(agg):
