@@ -35,10 +35,11 @@ DEB_PACKAGES := nginx nginx-dev build-essential pkg-config \
                 redis-server redis-tools \
                 openssl curl ca-certificates \
                 golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev \
-                golang-github-xeipuuv-gojsonschema-dev python3-yaml python3-jsonschema
+                golang-github-xeipuuv-gojsonschema-dev python3-yaml python3-jsonschema \
+                clang llvm valgrind
 
 .PHONY: all deps build module worker run test unit integration e2e bench conformance \
-        fuzz clean
+        fuzz clean chaos soak test-asan valgrind-worker
 
 all: build
 
@@ -132,10 +133,16 @@ clean:
 bench: deps build
 	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -qq --no-install-recommends wrk; }
-	$(PYTHON) bench/gateway.py
-	$(PYTHON) bench/sandbox.py
-	$(PYTHON) bench/token_savings.py
-	$(PYTHON) bench/aggregate.py
+	$(PYTHON) bench/report.py
+
+# faults and load on loopback (test/chaos): Redis, the sandbox worker and
+# the IdP killed during load, slow and hostile clients, audit records
+# counted under load, a 60 s soak; `make soak` soaks for SOAK_SECONDS
+chaos: deps build
+	$(PYTHON) test/chaos/run.py
+
+soak: deps build
+	$(PYTHON) test/chaos/run.py -k soak --soak-seconds $${SOAK_SECONDS:-600}
 
 # the official MCP conformance suite (test/conformance, pinned) against the
 # demo stack; a report: writes docs/conformance.md, fails only when the
@@ -143,8 +150,17 @@ bench: deps build
 conformance: deps build
 	$(PYTHON) test/conformance/run.py
 
-# long fuzzing runs of the module's parsers (clang's libFuzzer from Debian)
+# long fuzzing runs of the module's parsers and the worker's request
+# handling (clang's libFuzzer from Debian); `make test` runs each briefly
 fuzz: deps
-	@command -v clang >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -qq --no-install-recommends clang; }
 	$(MAKE) -s -C test/fuzz run SECONDS=$${FUZZ_SECONDS:-300}
+
+# the integration suite against ASan+UBSan builds of the module (loaded
+# by the stock nginx, libasan preloaded) and of the worker, in build/asan;
+# any sanitizer report fails it (test/asan/run.py)
+test-asan: deps build
+	$(PYTHON) test/asan/run.py
+
+# the worker daemon under valgrind for 10,000 calls: no errors, no leaks
+valgrind-worker: deps worker
+	$(PYTHON) test/valgrind/worker_calls.py --calls $${CALLS:-10000}

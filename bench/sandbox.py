@@ -19,8 +19,9 @@ snippets, each the same code in every case:
 Sequential cases: warm-up calls, then timed calls one after another, the
 three cases taking turns in rounds (so a slow moment of the machine does not
 fall on one case only); the latency is the client's, from sending the request to the last byte of the
-answer (for (c): from spawn to exit).  Then memory of the worker daemon and
-of its zygote, idle after the calls: VmRSS from /proc/PID/status, Pss and
+answer (for (c): from spawn to exit).  Then memory of the worker daemon, its
+zygote and the zygote's nursery and waiting spare children, idle after the
+calls: VmRSS from /proc/PID/status, Pss and
 private bytes from /proc/PID/smaps_rollup.
 
 Prints numbers; not a test.  Run it with `make bench` or
@@ -287,14 +288,33 @@ def memory(pid):
     return mem
 
 
+def start_time(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
 def worker_memory(daemon_pid):
+    """The daemon, its zygote, and the zygote's children: the nursery (its
+    oldest child, which forks the spares) and the spares waiting for a call."""
     rows = [("daemon", memory(daemon_pid))]
     for child in children(daemon_pid):
         try:
             m = memory(child)
         except OSError:
             continue   # a call's child that just exited
-        rows.append(("zygote" if "zygote" in m["name"] else "child", m))
+        if "zygote" not in m["name"]:
+            rows.append(("child", m))
+            continue
+        rows.append(("zygote", m))
+        kids = []
+        for pid in children(child):
+            try:
+                kids.append((start_time(pid), memory(pid)))
+            except OSError:
+                pass   # a call's child that just exited
+        kids.sort(key=lambda k: k[0])
+        for i, (_, km) in enumerate(kids):
+            rows.append(("nursery" if i == 0 else "spare", km))
     return rows
 
 
@@ -403,10 +423,9 @@ def main():
                        if "Private_Dirty" in m else None)
             print(f"{role:8} {when:24} {fmt_mem(m.get('VmRSS'))} {fmt_mem(m.get('VmHWM'))} "
                   f"{fmt_mem(m.get('Pss'))} {fmt_mem(private)}")
-    idle = dict(mem_idle)
-    if "daemon" in idle and "zygote" in idle:
-        total = idle["daemon"].get("Pss", 0) + idle["zygote"].get("Pss", 0)
-        print(f"daemon + zygote Pss at idle: {total / 1024:.1f} MiB")
+    total = sum(m.get("Pss", 0) for _, m in mem_idle)
+    roles = sorted({role for role, _ in mem_idle})
+    print(f"{' + '.join(roles)} Pss at idle (the whole worker): {total / 1024:.1f} MiB")
 
     reconnects = {f"{n} {c}": r["reconnects"] for (n, c), r in seq.items()
                   if r.get("reconnects")}

@@ -26,12 +26,16 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULE_SO = os.path.join(ROOT, "build", "nginx", "ngx_http_mcp_module.so")
-WORKER_BIN = os.path.join(ROOT, "sandbox-worker", "build", "mcp-sandbox-worker")
+# MCP_MODULE_SO, MCP_WORKER_BIN, MCP_NGINX_BIN: other builds (make test-asan)
+MODULE_SO = (os.environ.get("MCP_MODULE_SO")
+             or os.path.join(ROOT, "build", "nginx", "ngx_http_mcp_module.so"))
+WORKER_BIN = (os.environ.get("MCP_WORKER_BIN")
+              or os.path.join(ROOT, "sandbox-worker", "build", "mcp-sandbox-worker"))
 TOOLSET_DIR = os.path.join(ROOT, "sandbox-worker", "toolsets", "log-analysis")
 NGINX_TEMPLATE = os.path.join(ROOT, "demo", "nginx.conf.in")
 AUDIT_FORMAT = os.path.join(ROOT, "ngx_mcp_module", "conf", "mcp_audit_log_format.conf")
-NGINX_BIN = shutil.which("nginx", path="/usr/sbin:/usr/bin") or "/usr/sbin/nginx"
+NGINX_BIN = (os.environ.get("MCP_NGINX_BIN") or shutil.which("nginx", path="/usr/sbin:/usr/bin")
+             or "/usr/sbin/nginx")
 TENANT_PATH = "/mcp/log-analysis"
 # the second tool set: its own worker, secret, workspaces, location and role
 DS_TOOLSET_DIR = os.path.join(ROOT, "sandbox-worker", "toolsets", "data-science")

@@ -5,6 +5,7 @@
  */
 
 
+#include <errno.h>
 #include <string.h>
 #include <stdlib.h>
 #include <yajl/yajl_parse.h>
@@ -129,10 +130,11 @@ ngx_http_mcp_rpc_name_span(ngx_http_mcp_rpc_scan_t *sc)
 
     at = sc->name_key_end;
 
-    while (sc->body[at] == ' ' || sc->body[at] == '\t'
-           || sc->body[at] == '\n' || sc->body[at] == '\r'
-           || sc->body[at] == ':')
-    {
+    /*
+     * only ':' and white space come before the quote, and yajl counts
+     * '\v' and '\f' as white space too: the first quote is the string's
+     */
+    while (sc->body[at] != '"') {
         at++;
     }
 
@@ -147,6 +149,7 @@ static int
 ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
     const unsigned char *value, size_t len)
 {
+    long long            n;
     ngx_http_mcp_rpc_t  *rpc;
 
     rpc = sc->rpc;
@@ -185,7 +188,18 @@ ngx_http_mcp_rpc_value(ngx_http_mcp_rpc_scan_t *sc, int type,
                 return 0;
             }
 
-            rpc->id = json_integer(strtoll(rpc->id_text, NULL, 10));
+            errno = 0;
+            n = strtoll(rpc->id_text, NULL, 10);
+
+            /*
+             * wider than 64 bits: no answer could echo it (jansson, the
+             * worker's parser, refuses it too), so it is no usable id
+             */
+            if (errno == ERANGE) {
+                break;
+            }
+
+            rpc->id = json_integer(n);
 
         } else {
             sc->bad = 1;

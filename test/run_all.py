@@ -2,13 +2,18 @@
 """Runs every test suite of the project, as `make test` does, and ends with
 one line that counts them all: "N passed, M failed".
 
-  1. C unit tests (cmocka): the module's pure logic and the sandbox worker's
+  1. C unit tests (cmocka): the module's pure logic and the sandbox worker's;
+     the libFuzzer harnesses (test/fuzz): each replays its corpus, fuzzes 15 s;
+     the worker daemon under valgrind for 10,000 calls (test/valgrind)
   2. tool-set tests (pytest, test/toolsets): each tool set's Python alone
      integration tests (pytest) against real nginx, Redis, worker and IdP
   3. end-to-end tests (node --test) with the official MCP TypeScript SDK,
      against a demo stack started for them on free ports
   4. deployment tests (pytest, test/deploy): every Helm chart rendered as
      Helm does, its objects checked, its nginx.conf run through nginx -t
+  5. the short fault scenarios (pytest, test/chaos --quick): Redis, the
+     sandbox worker and the IdP failing under load, hostile clients, audit
+     records counted under load (`make chaos` adds 20,000 requests, a soak)
 """
 
 import os
@@ -61,6 +66,14 @@ def count_node(text):
 def main():
     suites = [
         ("unit", ["make", "-s", "-C", "test/unit", "run"], count_cmocka),
+        # each libFuzzer harness replays its corpus, then fuzzes 15 s: one
+        # test per harness (`make fuzz` for long runs)
+        ("fuzz", ["make", "-s", "-C", "test/fuzz", "smoke", "SMOKE_SECONDS=15"],
+         count_pytest),
+        # the worker daemon under valgrind, 10,000 calls (under a minute):
+        # no memory errors, nothing lost (one test; `make valgrind-worker`)
+        ("valgrind", [PYTHON, "test/valgrind/worker_calls.py", "--calls", "10000"],
+         count_pytest),
         ("toolsets", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                       "test/toolsets"], count_pytest),
         ("integration", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -69,6 +82,9 @@ def main():
          count_node),
         ("deploy", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/deploy"],
          count_pytest),
+        # the short fault scenarios (about a minute); `make chaos` runs them all
+        ("chaos", [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/chaos",
+                   "--quick"], count_pytest),
     ]
     total_passed = total_failed = 0
     for name, argv, counter in suites:

@@ -91,6 +91,10 @@ sw_config_usage(const char *prog)
 "  --output-bytes N     output kept, bytes             (default %d)\n"
 "  --max-concurrency N  calls running at once          (default %d)\n"
 "  --queue N            calls waiting for a slot       (default %d)\n"
+"  --prefork N          children kept forked and confined, waiting for a\n"
+"                       call (0: fork per call)        (default %d)\n"
+"  --workspace-quota-mb N  disk space of each user's workspace, MiB; over\n"
+"                       it the workspace is read+delete only (default %d)\n"
 "\n"
 "Other:\n"
 "  --user NAME          when started as root, switch to this user and its\n"
@@ -100,13 +104,13 @@ sw_config_usage(const char *prog)
 "  --help               show this text\n",
         prog, SW_IDENTITY_MIN_SECRET, SW_DEFAULT_WALL_MS, SW_DEFAULT_CPU_MS,
         SW_DEFAULT_MEMORY_MB, SW_DEFAULT_OUTPUT_BYTES, SW_DEFAULT_CONCURRENCY,
-        SW_DEFAULT_QUEUE);
+        SW_DEFAULT_QUEUE, SW_DEFAULT_PREFORK, SW_DEFAULT_QUOTA_MB);
 }
 
 enum {
     OPT_TOOLSET = 256, OPT_LISTEN, OPT_SECRET, OPT_WORKSPACE, OPT_DATA,
     OPT_CONC, OPT_QUEUE, OPT_WALL, OPT_CPU, OPT_MEM, OPT_OUT, OPT_USER,
-    OPT_NO_LANDLOCK, OPT_HELP, OPT_ZYGOTE_FD
+    OPT_NO_LANDLOCK, OPT_HELP, OPT_ZYGOTE_FD, OPT_PREFORK, OPT_QUOTA
 };
 
 /* Table of the numeric flags: where the value goes and its range. */
@@ -131,6 +135,10 @@ static const sw_num_flag_t sw_num_flags[] = {
       offsetof(sw_config_t, limits.memory_mb) },
     { OPT_OUT, "--output-bytes", SW_MIN_OUTPUT_BYTES, SW_MAX_OUTPUT_BYTES,
       offsetof(sw_config_t, limits.output_bytes) },
+    { OPT_PREFORK, "--prefork", SW_MIN_PREFORK, SW_MAX_PREFORK,
+      offsetof(sw_config_t, prefork) },
+    { OPT_QUOTA, "--workspace-quota-mb", SW_MIN_QUOTA_MB, SW_MAX_QUOTA_MB,
+      offsetof(sw_config_t, quota_mb) },
     { OPT_ZYGOTE_FD, "--zygote-fd", 3, 1023,
       offsetof(sw_config_t, zygote_fd) },
 };
@@ -151,6 +159,8 @@ sw_config_parse(int argc, char **argv, sw_config_t *cfg, char *err,
         { "cpu-ms", required_argument, NULL, OPT_CPU },
         { "memory-mb", required_argument, NULL, OPT_MEM },
         { "output-bytes", required_argument, NULL, OPT_OUT },
+        { "prefork", required_argument, NULL, OPT_PREFORK },
+        { "workspace-quota-mb", required_argument, NULL, OPT_QUOTA },
         { "user", required_argument, NULL, OPT_USER },
         { "allow-no-landlock", no_argument, NULL, OPT_NO_LANDLOCK },
         { "help", no_argument, NULL, OPT_HELP },
@@ -164,6 +174,8 @@ sw_config_parse(int argc, char **argv, sw_config_t *cfg, char *err,
     memset(cfg, 0, sizeof(*cfg));
     cfg->max_concurrency = SW_DEFAULT_CONCURRENCY;
     cfg->queue = SW_DEFAULT_QUEUE;
+    cfg->prefork = SW_DEFAULT_PREFORK;
+    cfg->quota_mb = SW_DEFAULT_QUOTA_MB;
     cfg->limits.wall_ms = SW_DEFAULT_WALL_MS;
     cfg->limits.cpu_ms = SW_DEFAULT_CPU_MS;
     cfg->limits.memory_mb = SW_DEFAULT_MEMORY_MB;

@@ -26,6 +26,8 @@ typedef struct {
     const char  *user;              /* drop to this user when root */
     long         max_concurrency;
     long         queue;
+    long         prefork;           /* waiting confined children */
+    long         quota_mb;          /* per-user workspace quota */
     sw_limits_t  limits;
     int          allow_no_landlock;
     int          zygote_mode;       /* internal: run as the zygote */

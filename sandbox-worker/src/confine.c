@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -71,6 +72,10 @@ typedef struct {
                          | LANDLOCK_ACCESS_FS_REMOVE_FILE                    \
                          | LANDLOCK_ACCESS_FS_MAKE_DIR                       \
                          | LANDLOCK_ACCESS_FS_MAKE_REG)
+
+/* Workspace over its quota: read and delete only. */
+#define SW_LL_READ_REMOVE (SW_LL_READ | LANDLOCK_ACCESS_FS_REMOVE_DIR        \
+                           | LANDLOCK_ACCESS_FS_REMOVE_FILE)
 
 int
 sw_landlock_abi(void)
@@ -124,6 +129,17 @@ static const int sw_sc_allow[] = {
     SCMP_SYS(pipe2),
     /* the end */
     SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(restart_syscall),
+    /* only until the call starts: the per-call Landlock layer, then the
+     * lockdown filter, which denies these four to the user's code */
+    SCMP_SYS(landlock_create_ruleset), SCMP_SYS(landlock_add_rule),
+    SCMP_SYS(landlock_restrict_self), SCMP_SYS(seccomp),
+};
+
+/* What the lockdown filter denies (EPERM), once the call's own Landlock
+ * layer is in place; everything else is left to the main filter. */
+static const int sw_sc_lockdown[] = {
+    SCMP_SYS(landlock_create_ruleset), SCMP_SYS(landlock_add_rule),
+    SCMP_SYS(landlock_restrict_self), SCMP_SYS(seccomp),
 };
 
 /* Syscalls users will try: a clear EPERM (PermissionError) instead of the
@@ -154,9 +170,7 @@ static const int sw_sc_eperm[] = {
     SCMP_SYS(bpf), SCMP_SYS(perf_event_open), SCMP_SYS(userfaultfd),
     SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter),
     SCMP_SYS(io_uring_register), SCMP_SYS(personality),
-    SCMP_SYS(seccomp), SCMP_SYS(prctl), SCMP_SYS(memfd_create),
-    SCMP_SYS(landlock_create_ruleset), SCMP_SYS(landlock_add_rule),
-    SCMP_SYS(landlock_restrict_self), SCMP_SYS(name_to_handle_at),
+    SCMP_SYS(prctl), SCMP_SYS(memfd_create), SCMP_SYS(name_to_handle_at),
     SCMP_SYS(open_by_handle_at), SCMP_SYS(move_pages), SCMP_SYS(mbind),
     SCMP_SYS(migrate_pages),
     /* links and metadata changes */
@@ -187,72 +201,30 @@ sw_sc_add(scmp_filter_ctx ctx, uint32_t action, int nr, char *err,
     return 0;
 }
 
+/* libseccomp 2.5 exports only to an fd: go through a pipe into memory. */
 static int
-sw_build_bpf(struct sock_fprog *prog, char *err, size_t err_size)
+sw_export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog, char *err,
+    size_t err_size)
 {
-    scmp_filter_ctx  ctx;
-    size_t           i, cap = 64 * 1024, len = 0;
-    unsigned char   *buf = NULL;
-    int              p[2] = { -1, -1 };
-    int              rc = -1;
+    size_t          cap = 64 * 1024, len = 0;
+    unsigned char  *buf = NULL;
+    int             p[2], rc = -1;
 
-    ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
-    if (ctx == NULL) {
-        snprintf(err, err_size, "seccomp_init failed");
-        return -1;
-    }
-    /* A foreign architecture (e.g. 32-bit int 0x80) is never legitimate. */
-    if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)
-        != 0)
-    {
-        snprintf(err, err_size, "seccomp bad-arch action");
-        goto done;
-    }
-    for (i = 0; i < sizeof(sw_sc_allow) / sizeof(sw_sc_allow[0]); i++) {
-        if (sw_sc_add(ctx, SCMP_ACT_ALLOW, sw_sc_allow[i], err, err_size)) {
-            goto done;
-        }
-    }
-    for (i = 0; i < sizeof(sw_sc_eperm) / sizeof(sw_sc_eperm[0]); i++) {
-        if (sw_sc_add(ctx, SCMP_ACT_ERRNO(EPERM), sw_sc_eperm[i], err,
-                      err_size))
-        {
-            goto done;
-        }
-    }
-    /* ioctl only for what file objects do (isatty, close-on-exec). */
-    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                         SCMP_A1(SCMP_CMP_EQ, TCGETS)) != 0
-        || seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                            SCMP_A1(SCMP_CMP_EQ, FIOCLEX)) != 0
-        || seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                            SCMP_A1(SCMP_CMP_EQ, FIONREAD)) != 0
-        /* prlimit64 may read limits (new_limit == NULL), never set them. */
-        || seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
-                            SCMP_A2(SCMP_CMP_EQ, 0)) != 0
-        || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 1,
-                            SCMP_A2(SCMP_CMP_NE, 0)) != 0)
-    {
-        snprintf(err, err_size, "seccomp argument rules");
-        goto done;
-    }
-
-    /* libseccomp 2.5 exports only to an fd: go through a pipe. */
     if (pipe2(p, O_CLOEXEC) != 0) {
         snprintf(err, err_size, "pipe: %s", strerror(errno));
-        goto done;
+        return -1;
     }
     rc = seccomp_export_bpf(ctx, p[1]);
     close(p[1]);
-    p[1] = -1;
     if (rc != 0) {
         snprintf(err, err_size, "seccomp_export_bpf: %s", strerror(-rc));
-        rc = -1;
-        goto done;
+        close(p[0]);
+        return -1;
     }
     rc = -1;
     buf = malloc(cap);
     if (buf == NULL) {
+        snprintf(err, err_size, "out of memory");
         goto done;
     }
     for (;;) {
@@ -284,11 +256,101 @@ sw_build_bpf(struct sock_fprog *prog, char *err, size_t err_size)
 
 done:
     free(buf);
-    if (p[0] >= 0) {
-        close(p[0]);
+    close(p[0]);
+    return rc;
+}
+
+/* A new filter context; a foreign architecture (e.g. 32-bit int 0x80) is
+ * never legitimate and kills the process. */
+static scmp_filter_ctx
+sw_sc_new(uint32_t def_action, char *err, size_t err_size)
+{
+    scmp_filter_ctx ctx = seccomp_init(def_action);
+
+    if (ctx == NULL) {
+        snprintf(err, err_size, "seccomp_init failed");
+        return NULL;
     }
-    if (p[1] >= 0) {
-        close(p[1]);
+    if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)
+        != 0)
+    {
+        snprintf(err, err_size, "seccomp bad-arch action");
+        seccomp_release(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int
+sw_sc_add_list(scmp_filter_ctx ctx, uint32_t action, const int *nrs,
+    size_t n, char *err, size_t err_size)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (sw_sc_add(ctx, action, nrs[i], err, err_size) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define SW_NELTS(a)  (sizeof(a) / sizeof((a)[0]))
+
+/* The main filter: default-deny (ENOSYS, so glibc fallbacks work). */
+static int
+sw_build_main(struct sock_fprog *prog, char *err, size_t err_size)
+{
+    scmp_filter_ctx ctx = sw_sc_new(SCMP_ACT_ERRNO(ENOSYS), err, err_size);
+    int             rc = -1;
+
+    if (ctx == NULL) {
+        return -1;
+    }
+    if (sw_sc_add_list(ctx, SCMP_ACT_ALLOW, sw_sc_allow, SW_NELTS(sw_sc_allow),
+                       err, err_size) != 0
+        || sw_sc_add_list(ctx, SCMP_ACT_ERRNO(EPERM), sw_sc_eperm,
+                          SW_NELTS(sw_sc_eperm), err, err_size) != 0)
+    {
+        goto done;
+    }
+    /* ioctl only for what file objects do (isatty, close-on-exec). */
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                         SCMP_A1(SCMP_CMP_EQ, TCGETS)) != 0
+        || seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                            SCMP_A1(SCMP_CMP_EQ, FIOCLEX)) != 0
+        || seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                            SCMP_A1(SCMP_CMP_EQ, FIONREAD)) != 0
+        /* prlimit64 may read limits (new_limit == NULL), never set them. */
+        || seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+                            SCMP_A2(SCMP_CMP_EQ, 0)) != 0
+        || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 1,
+                            SCMP_A2(SCMP_CMP_NE, 0)) != 0)
+    {
+        snprintf(err, err_size, "seccomp argument rules");
+        goto done;
+    }
+    rc = sw_export_bpf(ctx, prog, err, err_size);
+
+done:
+    seccomp_release(ctx);
+    return rc;
+}
+
+/* The lockdown filter: a few instructions, so cheap to attach per call. */
+static int
+sw_build_lockdown(struct sock_fprog *prog, char *err, size_t err_size)
+{
+    scmp_filter_ctx ctx = sw_sc_new(SCMP_ACT_ALLOW, err, err_size);
+    int             rc = -1;
+
+    if (ctx == NULL) {
+        return -1;
+    }
+    if (sw_sc_add_list(ctx, SCMP_ACT_ERRNO(EPERM), sw_sc_lockdown,
+                       SW_NELTS(sw_sc_lockdown), err, err_size) == 0)
+    {
+        rc = sw_export_bpf(ctx, prog, err, err_size);
     }
     seccomp_release(ctx);
     return rc;
@@ -298,41 +360,79 @@ int
 sw_confine_init(sw_confine_t *c, char *err, size_t err_size)
 {
     c->landlock_abi = sw_landlock_abi();
-    return sw_build_bpf(&c->bpf, err, err_size);
+    return sw_build_main(&c->bpf, err, err_size)
+           || sw_build_lockdown(&c->lockdown, err, err_size) ? -1 : 0;
 }
 
 /* ---- child side ---- */
 
+/* 0, 1, 2 = /dev/null (until the call: see sw_confine_call),
+ * SW_CHILD_CALL_FD = the pipe the call arrives on, SW_CHILD_OUT_FD = the
+ * output pipe; nothing else. */
 static int
-sw_child_fds(int out_fd, char *err, size_t err_size)
+sw_child_fds(int out_fd, int call_fd, char *err, size_t err_size)
 {
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int devnull, out, call;
 
-    if (devnull < 0) {
-        snprintf(err, err_size, "open /dev/null: %s", strerror(errno));
+    /* Above the target numbers first, so no dup2 below clobbers them. */
+    out = fcntl(out_fd, F_DUPFD, SW_CHILD_RULESET_FD);
+    call = fcntl(call_fd, F_DUPFD, SW_CHILD_RULESET_FD);
+    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (out < 0 || call < 0 || devnull < 0) {
+        snprintf(err, err_size, "fds: %s", strerror(errno));
         return -1;
     }
-    if (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) {
+    if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0
+        || dup2(call, SW_CHILD_CALL_FD) < 0 || dup2(out, SW_CHILD_OUT_FD) < 0)
+    {
         snprintf(err, err_size, "dup2: %s", strerror(errno));
         return -1;
     }
     /* Everything else (the zygote's control socket, other children's
      * pipes, the pidfds) must not be reachable from user code. */
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+    if (syscall(SYS_close_range, SW_CHILD_RULESET_FD, ~0U, 0U) != 0) {
         long fd, max = sysconf(_SC_OPEN_MAX);
-        for (fd = 3; fd < max; fd++) {
+        for (fd = SW_CHILD_RULESET_FD; fd < max; fd++) {
             (void) close((int) fd);
         }
     }
     return 0;
 }
 
+/* The call has arrived: its pipe closed, stdout and stderr the output,
+ * and nothing the rehearsal may have opened (an fd opened before Landlock
+ * would keep its access). */
+static int
+sw_child_output(char *err, size_t err_size)
+{
+    if (syscall(SYS_close_range, SW_CHILD_RULESET_FD + 1, ~0U, 0U) != 0
+        || close(SW_CHILD_CALL_FD) != 0 || dup2(SW_CHILD_OUT_FD, 1) < 0
+        || dup2(SW_CHILD_OUT_FD, 2) < 0 || close(SW_CHILD_OUT_FD) != 0)
+    {
+        snprintf(err, err_size, "output fds: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Lowers a limit, never raises it: the zygote may already have lowered
+ * it further for the call (sw_confine_lower_limits) while this spare was
+ * still setting itself up. */
 static int
 sw_set_rlimit(int res, rlim_t soft, rlim_t hard, const char *name, char *err,
     size_t err_size)
 {
-    struct rlimit rl = { soft, hard };
+    struct rlimit cur, rl;
 
+    if (getrlimit(res, &cur) != 0) {
+        snprintf(err, err_size, "getrlimit %s: %s", name, strerror(errno));
+        return -1;
+    }
+    rl.rlim_max = hard < cur.rlim_max ? hard : cur.rlim_max;
+    rl.rlim_cur = soft < cur.rlim_cur ? soft : cur.rlim_cur;
+    if (rl.rlim_cur > rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+    }
     if (setrlimit(res, &rl) != 0) {
         snprintf(err, err_size, "setrlimit %s: %s", name, strerror(errno));
         return -1;
@@ -340,14 +440,20 @@ sw_set_rlimit(int res, rlim_t soft, rlim_t hard, const char *name, char *err,
     return 0;
 }
 
+/* CPU: SIGXCPU at the soft limit, SIGKILL one second later in case the
+ * code handles SIGXCPU. RLIMIT_CPU counts whole seconds. */
+static rlim_t
+sw_cpu_seconds(long cpu_ms)
+{
+    return (rlim_t) ((cpu_ms + 999) / 1000);
+}
+
 static int
 sw_child_rlimits(const sw_limits_t *lim, char *err, size_t err_size)
 {
     rlim_t mem = (rlim_t) lim->memory_mb * 1024 * 1024;
-    rlim_t cpu = (rlim_t) ((lim->cpu_ms + 999) / 1000);
+    rlim_t cpu = sw_cpu_seconds(lim->cpu_ms);
 
-    /* CPU: SIGXCPU at the soft limit, SIGKILL one second later in case
-     * the code handles SIGXCPU. */
     return sw_set_rlimit(RLIMIT_AS, mem, mem, "AS", err, err_size)
         || sw_set_rlimit(RLIMIT_CPU, cpu, cpu + 1, "CPU", err, err_size)
         || sw_set_rlimit(RLIMIT_FSIZE, SW_CHILD_FSIZE_BYTES,
@@ -357,6 +463,27 @@ sw_child_rlimits(const sw_limits_t *lim, char *err, size_t err_size)
         || sw_set_rlimit(RLIMIT_CORE, 0, 0, "CORE", err, err_size)
         || sw_set_rlimit(RLIMIT_MEMLOCK, 0, 0, "MEMLOCK", err, err_size)
         || sw_set_rlimit(RLIMIT_MSGQUEUE, 0, 0, "MSGQUEUE", err, err_size)
+        ? -1 : 0;
+}
+
+static int
+sw_prlimit(pid_t pid, int res, rlim_t soft, rlim_t hard)
+{
+    struct rlimit rl = { soft, hard };
+
+    return prlimit(pid, res, &rl, NULL);
+}
+
+int
+sw_confine_lower_limits(pid_t pid, const sw_limits_t *lim, long fsize_bytes)
+{
+    rlim_t mem = (rlim_t) lim->memory_mb * 1024 * 1024;
+    rlim_t cpu = sw_cpu_seconds(lim->cpu_ms);
+
+    return sw_prlimit(pid, RLIMIT_AS, mem, mem)
+        || sw_prlimit(pid, RLIMIT_CPU, cpu, cpu + 1)
+        || sw_prlimit(pid, RLIMIT_FSIZE, (rlim_t) fsize_bytes,
+                      (rlim_t) fsize_bytes)
         ? -1 : 0;
 }
 
@@ -384,30 +511,38 @@ sw_ll_allow(int ruleset, const char *path, uint64_t access, char *err,
     return 0;
 }
 
-static int
-sw_child_landlock(const sw_confine_t *c, const char *workspace, char *err,
-    size_t err_size)
+/* Filesystem rights Landlock handles for this ABI. */
+static uint64_t
+sw_ll_handled_fs(int abi)
 {
-    sw_ll_ruleset_attr_t attr;
-    size_t               attr_size = sizeof(uint64_t);
-    uint64_t             fs = SW_LL_FS_ABI1, extra = 0;
-    int                  abi = c->landlock_abi, rs, rc;
+    uint64_t fs = SW_LL_FS_ABI1;
 
-    if (abi <= 0) {
-        return 0;               /* allowed only with --allow-no-landlock */
-    }
     if (abi >= 2) {
         fs |= LANDLOCK_ACCESS_FS_REFER;
     }
     if (abi >= 3) {
         fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
-        extra |= LANDLOCK_ACCESS_FS_TRUNCATE;
     }
     if (abi >= 5) {
         fs |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
     }
+    return fs;
+}
+
+/* In the spare: the ruleset with the rules every call shares (read-only
+ * /usr, tool set and data), left on SW_CHILD_RULESET_FD. */
+static int
+sw_ll_prepare(const sw_confine_t *c, char *err, size_t err_size)
+{
+    sw_ll_ruleset_attr_t attr;
+    size_t               attr_size = sizeof(uint64_t);
+    int                  abi = c->landlock_abi, rs, rc;
+
+    if (abi <= 0) {
+        return 0;               /* allowed only with --allow-no-landlock */
+    }
     memset(&attr, 0, sizeof(attr));
-    attr.handled_access_fs = fs;
+    attr.handled_access_fs = sw_ll_handled_fs(abi);
     if (abi >= 4) {
         /* Handled with no rule: every TCP bind/connect is denied. */
         attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP
@@ -420,7 +555,6 @@ sw_child_landlock(const sw_confine_t *c, const char *workspace, char *err,
                       | LANDLOCK_SCOPE_SIGNAL;
         attr_size = 3 * sizeof(uint64_t);
     }
-
     rs = (int) syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
     if (rs < 0) {
         snprintf(err, err_size, "landlock_create_ruleset: %s", strerror(errno));
@@ -428,29 +562,54 @@ sw_child_landlock(const sw_confine_t *c, const char *workspace, char *err,
     }
     rc = sw_ll_allow(rs, "/usr", SW_LL_READ, err, err_size)
          || sw_ll_allow(rs, c->toolset_dir, SW_LL_READ, err, err_size)
-         || sw_ll_allow(rs, c->data_dir, SW_LL_READ, err, err_size)
-         || sw_ll_allow(rs, workspace, SW_LL_WRITE | extra, err, err_size);
+         || sw_ll_allow(rs, c->data_dir, SW_LL_READ, err, err_size);
+    if (rc == 0 && rs != SW_CHILD_RULESET_FD
+        && dup2(rs, SW_CHILD_RULESET_FD) < 0)
+    {
+        snprintf(err, err_size, "dup2 ruleset: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rs != SW_CHILD_RULESET_FD) {
+        close(rs);
+    }
+    return rc ? -1 : 0;
+}
+
+/* At the call: this user's workspace joins the ruleset, which then
+ * applies to this process for good. */
+static int
+sw_ll_restrict(const sw_confine_t *c, const char *workspace, int writable,
+    char *err, size_t err_size)
+{
+    uint64_t ws;
+    int      rc;
+
+    if (c->landlock_abi <= 0) {
+        return 0;
+    }
+    /* Over quota: the user may still read and delete, not write. */
+    ws = writable ? SW_LL_WRITE : SW_LL_READ_REMOVE;
+    if (c->landlock_abi >= 3 && writable) {
+        ws |= LANDLOCK_ACCESS_FS_TRUNCATE;
+    }
+    rc = sw_ll_allow(SW_CHILD_RULESET_FD, workspace, ws, err, err_size);
     if (rc == 0
-        && syscall(SYS_landlock_restrict_self, rs, 0) != 0)
+        && syscall(SYS_landlock_restrict_self, SW_CHILD_RULESET_FD, 0) != 0)
     {
         snprintf(err, err_size, "landlock_restrict_self: %s", strerror(errno));
         rc = -1;
     }
-    close(rs);
-    return rc ? -1 : 0;
+    if (close(SW_CHILD_RULESET_FD) != 0 && rc == 0) {
+        snprintf(err, err_size, "close ruleset: %s", strerror(errno));
+        rc = -1;
+    }
+    return rc;
 }
 
-int
-sw_confine_child(const sw_confine_t *c, int out_fd, const char *workspace,
-    const sw_limits_t *lim, char *err, size_t err_size)
+static int
+sw_spare_steps(const sw_confine_t *c, const sw_limits_t *lim, char *err,
+    size_t err_size)
 {
-    if (sw_child_fds(out_fd, err, err_size) != 0) {
-        return -1;
-    }
-    if (chdir(workspace) != 0) {
-        snprintf(err, err_size, "chdir workspace: %s", strerror(errno));
-        return -1;
-    }
     if (sw_child_rlimits(lim, err, err_size) != 0) {
         return -1;
     }
@@ -460,12 +619,50 @@ sw_confine_child(const sw_confine_t *c, int out_fd, const char *workspace,
         snprintf(err, err_size, "prctl: %s", strerror(errno));
         return -1;
     }
-    if (sw_child_landlock(c, workspace, err, err_size) != 0) {
+    if (sw_ll_prepare(c, err, err_size) != 0) {
         return -1;
     }
-    /* Last: the filter forbids prctl and landlock_* used above. */
+    /* The costly filter (JIT, action cache) is attached here, before any
+     * call is waiting for this process. */
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->bpf) != 0) {
         snprintf(err, err_size, "seccomp: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int
+sw_confine_spare(const sw_confine_t *c, int out_fd, int call_fd,
+    const sw_limits_t *lim, char *err, size_t err_size)
+{
+    if (sw_child_fds(out_fd, call_fd, err, err_size) != 0) {
+        dprintf(out_fd, "sandbox setup failed: %s\n", err);
+        return -1;
+    }
+    if (sw_spare_steps(c, lim, err, err_size) != 0) {
+        dprintf(SW_CHILD_OUT_FD, "sandbox setup failed: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+int
+sw_confine_call(const sw_confine_t *c, const char *workspace, int writable,
+    char *err, size_t err_size)
+{
+    if (sw_child_output(err, err_size) != 0) {
+        return -1;
+    }
+    if (chdir(workspace) != 0) {
+        snprintf(err, err_size, "chdir workspace: %s", strerror(errno));
+        return -1;
+    }
+    if (sw_ll_restrict(c, workspace, writable, err, err_size) != 0) {
+        return -1;
+    }
+    /* Last: from here on no Landlock or seccomp change is possible. */
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->lockdown) != 0) {
+        snprintf(err, err_size, "seccomp lockdown: %s", strerror(errno));
         return -1;
     }
     return 0;

@@ -69,6 +69,7 @@ sw_readyz(sw_http_t *h, struct MHD_Connection *conn)
 {
     sw_pool_stats_t st;
     json_t         *j;
+    char           *body;
 
     sw_pool_stats(h->pool, &st);
     j = json_pack("{s:s,s:i}", "status", st.alive ? "ready" : "unavailable",
@@ -77,9 +78,10 @@ sw_readyz(sw_http_t *h, struct MHD_Connection *conn)
         json_object_set_new(j, "landlock", json_string(
             "disabled (--allow-no-landlock): workspaces are not isolated"));
     }
+    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
     return sw_send(conn, st.alive ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                   "application/json",
-                   j ? json_dumps(j, JSON_COMPACT) : NULL, NULL);
+                   "application/json", body, NULL);
 }
 
 static enum MHD_Result
@@ -289,6 +291,7 @@ sw_http_start(sw_http_t *h, int listen_fd)
         MHD_OPTION_EXTERNAL_LOGGER, sw_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) SW_MAX_CONNECTIONS,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t) SW_HTTP_THREAD_STACK_BYTES,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) SW_HTTP_CONN_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, sw_completed, NULL,
         MHD_OPTION_END);

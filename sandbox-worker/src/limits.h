@@ -36,13 +36,29 @@
  * JSON of a tool's return value). Past cap + reserve the child is killed. */
 #define SW_TRAILER_RESERVE_BYTES    (256 * 1024)
 
-/* Largest file a call may write (RLIMIT_FSIZE). */
+/* Largest file a call may write (RLIMIT_FSIZE); lowered further to what
+ * is left of the user's workspace quota. */
 #define SW_CHILD_FSIZE_BYTES        (64L * 1024 * 1024)
 
 /* Open files in a child (RLIMIT_NOFILE). Python needs a handful. */
 #define SW_CHILD_NOFILE             32
 
 /* ---- daemon-wide limits ---- */
+
+/* Children the zygote keeps forked and confined (all but the per-user
+ * Landlock layer), waiting for a call: fork and the seccomp filter are
+ * then off the call's path. 0: fork when the call arrives. */
+#define SW_DEFAULT_PREFORK          2
+#define SW_MIN_PREFORK              0
+#define SW_MAX_PREFORK              16
+
+/* A child that has written its result waits this long for the zygote to
+ * take its figures and kill it, then exits on its own. */
+#define SW_CHILD_LINGER_MS          1000
+
+/* After a waiting child died unused, no new one is forked for this long
+ * (a child that cannot confine itself must not make the zygote spin). */
+#define SW_PREFORK_RETRY_MS         1000
 
 /* Calls running at once (one child process each). */
 #define SW_DEFAULT_CONCURRENCY      4
@@ -57,8 +73,14 @@
 /* Largest accepted HTTP request body (larger -> 413). */
 #define SW_MAX_BODY_BYTES           (1024 * 1024)
 
-/* Simultaneous HTTP connections (one thread each). */
-#define SW_MAX_CONNECTIONS          512
+/*
+ * Simultaneous HTTP connections (one thread each).  A gateway under load
+ * opens one upstream connection per request in flight; a connection past
+ * this limit is closed unanswered (the client sees 502), so it is set well
+ * above a busy nginx's, and each thread's stack is kept small.
+ */
+#define SW_MAX_CONNECTIONS          4096
+#define SW_HTTP_THREAD_STACK_BYTES  (256 * 1024)
 
 /* Idle HTTP connection timeout, seconds. */
 #define SW_HTTP_CONN_TIMEOUT_S      120
@@ -90,6 +112,18 @@
 
 /* Hex characters of SHA-256(user) used as the directory name (128 bits). */
 #define SW_WORKSPACE_NAME_HEX       32
+
+/* Disk space (allocated blocks) a user's workspace may use, MiB. Usage is
+ * measured before each call; a call may write at most what is left (its
+ * RLIMIT_FSIZE), and an over-quota workspace is read+remove only. */
+#define SW_DEFAULT_QUOTA_MB         100
+#define SW_MIN_QUOTA_MB             1
+#define SW_MAX_QUOTA_MB             (1024 * 1024)
+
+/* Measuring a workspace stops past this many entries or this depth; such
+ * a workspace counts as over quota (the user can still delete). */
+#define SW_WORKSPACE_MAX_ENTRIES    100000
+#define SW_WORKSPACE_MAX_DEPTH      64
 
 /* ---- misc ---- */
 

@@ -264,6 +264,7 @@ main(int argc, char **argv)
 
     mcp.workspace_root = wsroot;
     mcp.limits = cfg.limits;
+    mcp.quota_mb = cfg.quota_mb;
     mcp.pool = &pool;
     memset(&http, 0, sizeof(http));
     http.mcp = &mcp;
@@ -276,7 +277,7 @@ main(int argc, char **argv)
     }
 
     sw_log("info", "started",
-           json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:b}",
+           json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}",
                      "listen", cfg.listen, "server", mcp.server_name,
                      "landlock_abi", abi,
                      "wall_ms", (json_int_t) cfg.limits.wall_ms,
@@ -285,6 +286,8 @@ main(int argc, char **argv)
                      "output_bytes", (json_int_t) cfg.limits.output_bytes,
                      "max_concurrency", (json_int_t) cfg.max_concurrency,
                      "queue", (json_int_t) cfg.queue,
+                     "prefork", (json_int_t) cfg.prefork,
+                     "workspace_quota_mb", (json_int_t) cfg.quota_mb,
                      "landlock_enforced", abi > 0));
     printf("mcp-sandbox-worker ready on %s\n", cfg.listen);
     fflush(stdout);

@@ -202,13 +202,14 @@ sw_discover(json_t *id, sw_reply_t *r, sw_mcp_t *mcp)
 }
 
 /* Text shown to the model: output, then the tool's error or result, then
- * the limit message. */
+ * the limit message, then what the quota says about the workspace. */
 static char *
 sw_result_text(json_t *res)
 {
     const char *out = json_string_value(json_object_get(res, "output"));
     const char *err = json_string_value(json_object_get(res, "error"));
     const char *msg = json_string_value(json_object_get(res, "message"));
+    const char *quota = json_string_value(json_object_get(res, "quota"));
     json_t     *val = json_object_get(res, "result");
     char       *valtxt = NULL, *text;
     size_t      len;
@@ -219,14 +220,14 @@ sw_result_text(json_t *res)
     }
     out = out ? out : "";
     len = strlen(out) + (err ? strlen(err) : 0) + (msg ? strlen(msg) : 0)
-          + (valtxt ? strlen(valtxt) : 0) + 4;
+          + (valtxt ? strlen(valtxt) : 0) + (quota ? strlen(quota) : 0) + 5;
     text = malloc(len);
     if (text != NULL) {
         size_t n = 0;
-        const char *parts[3] = { valtxt, err, msg };
+        const char *parts[4] = { valtxt, err, msg, quota };
         int         i;
         n += (size_t) snprintf(text, len, "%s", out);
-        for (i = 0; i < 3; i++) {
+        for (i = 0; i < 4; i++) {
             if (parts[i] == NULL || parts[i][0] == '\0') {
                 continue;
             }
@@ -270,7 +271,7 @@ sw_sandbox_status(sw_mcp_t *mcp, json_t *id, sw_reply_t *r)
                             json_integer((json_int_t) st.outcomes[i]));
     }
 
-    status = json_pack("{s:s,s:b,s:i,s:{s:I,s:I,s:I,s:I},"
+    status = json_pack("{s:s,s:b,s:i,s:{s:I,s:I,s:I,s:I,s:I},"
                        "s:{s:I,s:I,s:I,s:I},s:o,s:I}",
                        "server", mcp->server_name,
                        "ready", st.alive,
@@ -279,6 +280,7 @@ sw_sandbox_status(sw_mcp_t *mcp, json_t *id, sw_reply_t *r)
                        "cpu_ms", (json_int_t) mcp->limits.cpu_ms,
                        "memory_mb", (json_int_t) mcp->limits.memory_mb,
                        "output_bytes", (json_int_t) mcp->limits.output_bytes,
+                       "workspace_quota_mb", (json_int_t) mcp->quota_mb,
                        "load", "busy", (json_int_t) st.busy,
                        "queued", (json_int_t) st.queued,
                        "max_busy", (json_int_t) st.max_busy,
@@ -298,6 +300,72 @@ sw_sandbox_status(sw_mcp_t *mcp, json_t *id, sw_reply_t *r)
     free(text);
 }
 
+#define SW_MIB  (1024.0 * 1024.0)
+
+/*
+ * Applies the workspace quota to a call: what is left of it becomes the
+ * call's largest file; an over-quota workspace is read+remove only, and
+ * note gets a sentence saying so. Returns -1 if usage cannot be measured.
+ */
+static int
+sw_quota_before(sw_mcp_t *mcp, sw_call_ws_t *ws, char *note, size_t size)
+{
+    unsigned long long used = 0, quota = (unsigned long long) mcp->quota_mb
+                                         * 1024 * 1024;
+
+    ws->writable = 1;
+    ws->fsize_bytes = SW_CHILD_FSIZE_BYTES;
+    note[0] = '\0';
+    if (sw_workspace_usage(ws->path, SW_WORKSPACE_MAX_ENTRIES,
+                           SW_WORKSPACE_MAX_DEPTH, &used) != 0)
+    {
+        if (errno != E2BIG) {
+            return -1;
+        }
+        snprintf(note, size, "workspace over quota: more than %d files and"
+                 " directories, or nested deeper than %d; files can be read"
+                 " and deleted but not written until some are deleted",
+                 SW_WORKSPACE_MAX_ENTRIES, SW_WORKSPACE_MAX_DEPTH);
+        ws->writable = 0;
+        ws->fsize_bytes = 0;
+        return 0;
+    }
+    if (used >= quota) {
+        snprintf(note, size, "workspace over quota: %.1f MiB used of %ld MiB;"
+                 " files can be read and deleted but not written until usage"
+                 " is below the quota", (double) used / SW_MIB,
+                 mcp->quota_mb);
+        ws->writable = 0;
+        ws->fsize_bytes = 0;
+    } else if (quota - used < (unsigned long long) ws->fsize_bytes) {
+        ws->fsize_bytes = (long) (quota - used);
+    }
+    return 0;
+}
+
+/* After a call that could reach the quota: says so if it did. */
+static void
+sw_quota_after(sw_mcp_t *mcp, const sw_call_ws_t *ws, json_t *res)
+{
+    unsigned long long used = 0, quota = (unsigned long long) mcp->quota_mb
+                                         * 1024 * 1024;
+    char               note[300];
+
+    if (!ws->writable || ws->fsize_bytes >= SW_CHILD_FSIZE_BYTES) {
+        return;                 /* not near the quota: nothing to measure */
+    }
+    if (sw_workspace_usage(ws->path, SW_WORKSPACE_MAX_ENTRIES,
+                           SW_WORKSPACE_MAX_DEPTH, &used) == 0
+        && used < quota)
+    {
+        return;
+    }
+    snprintf(note, sizeof(note), "workspace quota of %ld MiB reached; from"
+             " the next call on, files can be read and deleted but not"
+             " written until usage is below the quota", mcp->quota_mb);
+    json_object_set_new(res, "quota", json_string(note));
+}
+
 static void
 sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
     sw_reply_t *r)
@@ -308,7 +376,8 @@ sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
     sw_limits_t   lim;
     sw_call_rc_t  crc;
     sw_outcome_t  oc;
-    char          err[256], ws[SW_PATH_MAX], *text;
+    char          err[256], path[SW_PATH_MAX], note[300], *text;
+    sw_call_ws_t  ws;
     int           owned_args = 0;
 
     if (name == NULL) {
@@ -353,7 +422,10 @@ sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
                        " of seconds");
         goto done;
     }
-    if (sw_workspace_ensure(mcp->workspace_root, user, ws, sizeof(ws)) != 0) {
+    ws.path = path;
+    if (sw_workspace_ensure(mcp->workspace_root, user, path, sizeof(path))
+        != 0 || sw_quota_before(mcp, &ws, note, sizeof(note)) != 0)
+    {
         sw_log("error", "workspace_failed",
                json_pack("{s:s}", "error", strerror(errno)));
         sw_reply_error(r, 500, id, SW_RPC_INTERNAL,
@@ -361,7 +433,7 @@ sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
         goto done;
     }
 
-    crc = sw_pool_call(mcp->pool, name, args, ws, &lim, &res);
+    crc = sw_pool_call(mcp->pool, name, args, &ws, &lim, &res);
     if (crc == SW_CALL_BUSY || crc == SW_CALL_DOWN) {
         char msg[200];
         if (crc == SW_CALL_BUSY) {
@@ -387,6 +459,11 @@ sw_tools_call(sw_mcp_t *mcp, json_t *id, json_t *params, const char *user,
         goto done;
     }
 
+    if (note[0] != '\0') {
+        json_object_set_new(res, "quota", json_string(note));
+    } else {
+        sw_quota_after(mcp, &ws, res);
+    }
     oc = sw_outcome_from_name(json_string_value(json_object_get(res,
                                                                 "outcome")));
     sw_pool_count(mcp->pool, oc);

@@ -12,6 +12,7 @@ typedef struct {
     char         server_name[128];  /* "ngx-mcp-sandbox-<toolset>" */
     const char  *workspace_root;
     sw_limits_t  limits;
+    long         quota_mb;          /* per-user workspace quota */
     sw_pool_t   *pool;
 } sw_mcp_t;
 

@@ -32,6 +32,16 @@ const char *const sw_outcome_names[SW_OUT_N] = {
     "output_truncated", "crashed", "busy"
 };
 
+/* A decimal string, allocated (for argv, kept for the process's life). */
+static char *
+sw_ltoa(long v)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "%ld", v);
+    return strdup(buf);
+}
+
 struct sw_call_s {
     json_int_t      id;
     pthread_cond_t  cond;
@@ -57,7 +67,7 @@ sw_outcome_from_name(const char *name)
 static char **
 sw_zygote_argv(const sw_config_t *cfg)
 {
-    char **argv = calloc(10, sizeof(char *));
+    char **argv = calloc(16, sizeof(char *));
     int    i = 0;
 
     if (argv == NULL) {
@@ -70,10 +80,20 @@ sw_zygote_argv(const sw_config_t *cfg)
     argv[i++] = (char *) cfg->toolset_dir;
     argv[i++] = "--data-dir";
     argv[i++] = (char *) cfg->data_dir;
+    /* the limits its waiting children start with */
+    argv[i++] = "--memory-mb";
+    argv[i++] = sw_ltoa(cfg->limits.memory_mb);
+    argv[i++] = "--cpu-ms";
+    argv[i++] = sw_ltoa(cfg->limits.cpu_ms);
+    argv[i++] = "--prefork";
+    argv[i++] = sw_ltoa(cfg->prefork);
     if (cfg->allow_no_landlock) {
         argv[i++] = "--allow-no-landlock";
     }
     argv[i] = NULL;
+    if (argv[8] == NULL || argv[10] == NULL || argv[12] == NULL) {
+        return NULL;            /* start-up only: nothing to free */
+    }
     return argv;
 }
 
@@ -346,7 +366,7 @@ sw_unlink_call(sw_pool_t *pool, sw_call_t *call)
 
 sw_call_rc_t
 sw_pool_call(sw_pool_t *pool, const char *tool, json_t *arguments,
-    const char *workspace, const sw_limits_t *lim, json_t **result)
+    const sw_call_ws_t *ws, const sw_limits_t *lim, json_t **result)
 {
     pthread_condattr_t ca;
     sw_call_t          call;
@@ -377,16 +397,22 @@ sw_pool_call(sw_pool_t *pool, const char *tool, json_t *arguments,
     pool->pending = &call;
     pthread_mutex_unlock(&pool->lock);
 
-    frame = json_pack("{s:s,s:I,s:s,s:O,s:s,s:{s:I,s:I,s:I,s:I}}",
+    frame = json_pack("{s:s,s:I,s:s,s:O,s:s,s:b,s:{s:I,s:I,s:I,s:I,s:I}}",
                       "type", "call", "id", call.id, "tool", tool,
-                      "arguments", arguments, "workspace", workspace,
+                      "arguments", arguments, "workspace", ws->path,
+                      "workspace_writable", ws->writable,
                       "limits", "wall_ms", (json_int_t) lim->wall_ms,
                       "cpu_ms", (json_int_t) lim->cpu_ms,
                       "memory_mb", (json_int_t) lim->memory_mb,
-                      "output_bytes", (json_int_t) lim->output_bytes);
+                      "output_bytes", (json_int_t) lim->output_bytes,
+                      "fsize_bytes", (json_int_t) ws->fsize_bytes);
     pthread_mutex_lock(&pool->write_lock);
     fd = pool->fd;
     wrc = (frame != NULL && fd >= 0) ? sw_frame_write(fd, frame) : -1;
+    if (wrc != 0) {
+        sw_log("error", "zygote_write_failed",
+               json_pack("{s:i,s:s}", "fd", fd, "error", strerror(errno)));
+    }
     pthread_mutex_unlock(&pool->write_lock);
     json_decref(frame);
 

@@ -54,9 +54,16 @@ int sw_pool_start(sw_pool_t *pool, const sw_config_t *cfg);
 /* Starts the thread that reads results and restarts a dead zygote. */
 int sw_pool_run(sw_pool_t *pool);
 
+/* The workspace a call runs in, as the quota leaves it. */
+typedef struct {
+    const char  *path;
+    int          writable;      /* 0: over quota, read+remove only */
+    long         fsize_bytes;   /* largest file it may write */
+} sw_call_ws_t;
+
 /* Runs one call; on SW_CALL_DONE, *result is a new reference. */
 sw_call_rc_t sw_pool_call(sw_pool_t *pool, const char *tool,
-    json_t *arguments, const char *workspace, const sw_limits_t *lim,
+    json_t *arguments, const sw_call_ws_t *ws, const sw_limits_t *lim,
     json_t **result);
 
 void sw_pool_count(sw_pool_t *pool, sw_outcome_t outcome);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* Set once at start-up, before any thread exists. */
@@ -113,6 +114,28 @@ sw_read_full(int fd, void *buf, size_t len)
     return 0;
 }
 
+/* Header and body in one writev, so the reader wakes up once; the rest
+ * of a partial write goes out with sw_write_full. */
+static int
+sw_writev_full(int fd, const void *a, size_t alen, const void *b, size_t blen)
+{
+    struct iovec iov[2] = { { (void *) a, alen }, { (void *) b, blen } };
+    ssize_t      n;
+
+    do {
+        n = writev(fd, iov, 2);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return -1;
+    }
+    if ((size_t) n < alen) {
+        return sw_write_full(fd, (const char *) a + n, alen - (size_t) n)
+               || sw_write_full(fd, b, blen) ? -1 : 0;
+    }
+    n -= (ssize_t) alen;
+    return sw_write_full(fd, (const char *) b + n, blen - (size_t) n);
+}
+
 int
 sw_frame_write(int fd, json_t *obj)
 {
@@ -134,10 +157,7 @@ sw_frame_write(int fd, json_t *obj)
     hdr[1] = (unsigned char) (len >> 16);
     hdr[2] = (unsigned char) (len >> 8);
     hdr[3] = (unsigned char) len;
-    rc = sw_write_full(fd, hdr, 4);
-    if (rc == 0) {
-        rc = sw_write_full(fd, text, len);
-    }
+    rc = sw_writev_full(fd, hdr, 4, text, len);
     free(text);
     return rc;
 }

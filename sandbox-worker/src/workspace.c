@@ -1,6 +1,7 @@
 /* workspace.c - user name -> safe workspace directory. */
 #include "workspace.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -78,5 +79,111 @@ sw_workspace_ensure(const char *root, const char *user, char *path,
         errno = EPERM;
         return -1;
     }
+    return 0;
+}
+
+/* Walk state of sw_workspace_usage. */
+typedef struct {
+    dev_t               dev;
+    long                entries_left;
+    unsigned long long  bytes;
+} sw_du_t;
+
+/* Adds what is in the directory dirfd (consumed) to du. */
+static int
+sw_du_dir(sw_du_t *du, int dirfd, int depth_left)
+{
+    struct dirent *e;
+    struct stat    st;
+    DIR           *d;
+    int            rc = 0, fd;
+
+    d = fdopendir(dirfd);
+    if (d == NULL) {
+        int err = errno;
+        close(dirfd);
+        errno = err;
+        return -1;
+    }
+    for (;;) {
+        errno = 0;
+        e = readdir(d);
+        if (e == NULL) {
+            rc = errno ? -1 : 0;
+            break;
+        }
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        if (--du->entries_left < 0) {
+            errno = E2BIG;
+            rc = -1;
+            break;
+        }
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) {
+                continue;       /* deleted meanwhile by a running call */
+            }
+            rc = -1;
+            break;
+        }
+        du->bytes += (unsigned long long) st.st_blocks * 512;
+        if (!S_ISDIR(st.st_mode) || st.st_dev != du->dev) {
+            continue;
+        }
+        if (depth_left <= 0) {
+            errno = E2BIG;
+            rc = -1;
+            break;
+        }
+        fd = openat(dirfd, e->d_name,
+                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT) {
+                continue;
+            }
+            rc = -1;
+            break;
+        }
+        if (sw_du_dir(du, fd, depth_left - 1) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc != 0) {
+        int err = errno;
+        closedir(d);
+        errno = err;
+        return -1;
+    }
+    closedir(d);
+    return 0;
+}
+
+int
+sw_workspace_usage(const char *path, long max_entries, int max_depth,
+    unsigned long long *bytes)
+{
+    struct stat st;
+    sw_du_t     du;
+    int         fd;
+
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    du.dev = st.st_dev;
+    du.entries_left = max_entries;
+    du.bytes = 0;
+    if (sw_du_dir(&du, fd, max_depth) != 0) {
+        return -1;
+    }
+    *bytes = du.bytes;
     return 0;
 }

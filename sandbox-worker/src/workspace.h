@@ -17,4 +17,12 @@ int sw_workspace_name(const char *user, char *out, size_t out_size);
 int sw_workspace_ensure(const char *root, const char *user, char *path,
     size_t path_size);
 
+/* Disk space used under the directory at path: the allocated blocks of
+ * everything in it (not the directory itself), in bytes. Symlinks are not
+ * followed and other file systems not entered. Returns 0, or -1 with errno
+ * set: E2BIG when it holds more than max_entries entries or is nested
+ * deeper than max_depth. */
+int sw_workspace_usage(const char *path, long max_entries, int max_depth,
+    unsigned long long *bytes);
+
 #endif /* SW_WORKSPACE_H */

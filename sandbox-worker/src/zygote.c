@@ -1,11 +1,21 @@
-/* zygote.c - embedded CPython, fork per call, supervision of children.
+/* zygote.c - embedded CPython, a child per call, supervision of children.
  *
  * The zygote is exec'd by the daemon (so it never holds the daemon's
  * memory, e.g. the identity secret) and stays single-threaded: fork() is
  * only safe here. It initialises Python once, imports and warms the tool
  * set, freezes the GC (fewer copy-on-write faults) and builds the seccomp
- * program once. Each call gets a fresh child, so nothing a call does is
- * visible to the next. */
+ * programs once.
+ *
+ * Each call gets a fresh child that runs that call only, so nothing a call
+ * does is visible to the next. To keep fork (the page-table copy), the
+ * seccomp JIT and the first page faults off the call's path, the zygote
+ * keeps a few "spare" children forked ahead of time, confined as far as
+ * possible without knowing the call (confine.h) and warmed up by a fixed
+ * rehearsal call; a call goes to the oldest spare. Spares are forked by
+ * the nursery (below), so the zygote itself never forks on a call's path.
+ * After its result the child closes its output and waits to be killed:
+ * the zygote answers first, and the teardown of the child's memory is no
+ * longer on the call's path either. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -16,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,8 +35,29 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* The nursery's end of its socket to the zygote. */
+#define SW_NURSERY_FD       3
+
+/* The fixed call a spare runs to warm up (sw_rehearse). */
+#define SW_REHEARSAL_TOOL   "execute_code"
+#define SW_REHEARSAL_ARGS   "{\"code\":\"print(1)\"}"
+
+/* Children being supervised: the running calls, plus those already
+ * answered whose exit is not yet reaped. */
+#define SW_ZYGOTE_SLOTS  (2 * SW_MAX_CONCURRENCY)
+
+/* A child forked ahead of time, waiting for its call. */
+typedef struct {
+    pid_t        pid;
+    int          pidfd;
+    int          out_fd;        /* read end of its stdout/stderr */
+    int          call_fd;       /* write end of its call pipe */
+} sw_spare_t;
 
 /* One running tool call. */
 typedef struct {
@@ -41,14 +73,25 @@ typedef struct {
     size_t       hard_cap;      /* output cap + trailer reserve */
     int          wall_killed;
     int          cap_killed;
+    int          replied;       /* result sent; only the reaping is left */
 } sw_child_t;
 
 typedef struct {
     int           ctl_fd;
     sw_confine_t  confine;
+    sw_limits_t   base;         /* the spares' limits (the configured ones) */
     PyObject     *run_fn;       /* runner.run */
-    sw_child_t    children[SW_MAX_CONCURRENCY];
+    sw_child_t    children[SW_ZYGOTE_SLOTS];
     int           nchildren;
+    sw_spare_t    spares[SW_MAX_PREFORK];
+    int           nspares;
+    int           prefork;      /* how many spares to keep */
+    int           nursery_fd;   /* -1 while there is no nursery */
+    pid_t         nursery_pid;
+    int           requested;    /* spares asked of the nursery, not yet in */
+    json_t       *pending[SW_ZYGOTE_SLOTS];  /* calls waiting for a spare */
+    int           npending;
+    int64_t       nursery_after_ms;  /* no nursery restart before this */
 } sw_zygote_t;
 
 /* ---- Python ---- */
@@ -131,46 +174,39 @@ fail:
     return -1;
 }
 
-/* ---- child ---- */
+/* ---- children ---- */
 
+/* Runs the call in this (spare, already generically confined) child. */
 static void
-sw_child_main(sw_zygote_t *z, int out_fd, pid_t zygote_pid, json_t *req,
-    const sw_limits_t *lim)
+sw_child_run(sw_zygote_t *z, json_t *req)
 {
     char        err[256];
+    json_t     *lim = json_object_get(req, "limits");
     const char *tool = json_string_value(json_object_get(req, "tool"));
     const char *ws = json_string_value(json_object_get(req, "workspace"));
+    int         writable = json_is_true(json_object_get(req,
+                                                        "workspace_writable"));
     char       *args = json_dumps(json_object_get(req, "arguments"),
                                   JSON_COMPACT);
     json_t     *ctx;
     char       *ctx_s;
     PyObject   *res;
+    struct timespec ts;
 
-    PyOS_AfterFork_Child();
-
-    /* Own process group, so a wall kill reaches everything it started;
-     * die with the zygote. */
-    if (setpgid(0, 0) != 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) != 0
-        || getppid() != zygote_pid)
-    {
-        _exit(SW_EXIT_CONFINE_FAILED);
-    }
-
-    ctx = json_pack("{s:s,s:s,s:I,s:I}", "data_dir", z->confine.data_dir,
-                    "workspace", ws, "output_bytes",
-                    (json_int_t) lim->output_bytes, "wall_ms",
-                    (json_int_t) lim->wall_ms);
+    ctx = json_pack("{s:s,s:s,s:O,s:O}", "data_dir", z->confine.data_dir,
+                    "workspace", ws ? ws : "",
+                    "output_bytes", json_object_get(lim, "output_bytes"),
+                    "wall_ms", json_object_get(lim, "wall_ms"));
     ctx_s = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
     json_decref(ctx);
     if (tool == NULL || ws == NULL || args == NULL || ctx_s == NULL) {
+        dprintf(SW_CHILD_OUT_FD, "sandbox setup failed: bad call\n");
         _exit(SW_EXIT_CONFINE_FAILED);
     }
-
-    if (sw_confine_child(&z->confine, out_fd, ws, lim, err, sizeof(err))
-        != 0)
-    {
-        /* fd 2 may already be the pipe: the reason reaches the zygote. */
+    if (sw_confine_call(&z->confine, ws, writable, err, sizeof(err)) != 0) {
+        /* one of them is the output pipe, depending on how far it got */
         dprintf(2, "sandbox setup failed: %s\n", err);
+        dprintf(SW_CHILD_OUT_FD, "sandbox setup failed: %s\n", err);
         _exit(SW_EXIT_CONFINE_FAILED);
     }
 
@@ -181,7 +217,403 @@ sw_child_main(sw_zygote_t *z, int out_fd, pid_t zygote_pid, json_t *req,
         _exit(1);
     }
     fflush(NULL);
+    /* EOF tells the zygote the result is complete. Wait for its SIGKILL
+     * rather than exit: it reads this process's figures first, and the
+     * (slow) teardown of its memory then happens after the answer. Should
+     * the zygote not kill it (it could not use the result early), exit
+     * after a while: it then finishes the call the usual way. */
+    (void) syscall(SYS_close_range, 1U, ~0U, 0U);
+    ts.tv_sec = SW_CHILD_LINGER_MS / 1000;
+    ts.tv_nsec = (SW_CHILD_LINGER_MS % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
     _exit(0);
+}
+
+/*
+ * A forked child starts with none of the interpreter's pages in its page
+ * tables: the first call would spend most of its time in page faults
+ * (copy-on-write of the objects it touches, mapping libpython's code).
+ * A spare takes those faults while waiting, by running one fixed call
+ * whose output goes to /dev/null. It runs no user code and sees no user
+ * data; the real call then starts warm.
+ */
+static void
+sw_rehearse(sw_zygote_t *z)
+{
+    json_t   *ctx;
+    char     *ctx_s;
+    PyObject *res;
+
+    ctx = json_pack("{s:s,s:s,s:i,s:I}", "data_dir", z->confine.data_dir,
+                    "workspace", "/", "output_bytes", SW_MIN_OUTPUT_BYTES,
+                    "wall_ms", (json_int_t) z->base.wall_ms);
+    ctx_s = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
+    json_decref(ctx);
+    if (ctx_s == NULL) {
+        return;                 /* only a warm-up: the call works without */
+    }
+    res = PyObject_CallFunction(z->run_fn, "sss", SW_REHEARSAL_TOOL,
+                                SW_REHEARSAL_ARGS, ctx_s);
+    if (res == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(res);
+    free(ctx_s);
+}
+
+/* A spare child: confine what does not depend on the call, then wait for
+ * the one call this process will ever run. */
+static void
+sw_spare_main(sw_zygote_t *z, int out_fd, int call_fd, pid_t zygote_pid,
+    int rehearse)
+{
+    char    err[256];
+    json_t *req = NULL;
+
+    PyOS_AfterFork_Child();
+
+    /* Own process group, so a wall kill reaches everything it started;
+     * die with the zygote. */
+    if (setpgid(0, 0) != 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) != 0
+        || getppid() != zygote_pid)
+    {
+        dprintf(out_fd, "sandbox setup failed: process group or parent:"
+                " %s\n", strerror(errno));
+        _exit(SW_EXIT_CONFINE_FAILED);
+    }
+    /* On failure the reason is written to the output pipe. */
+    if (sw_confine_spare(&z->confine, out_fd, call_fd, &z->base, err,
+                         sizeof(err)) != 0)
+    {
+        _exit(SW_EXIT_CONFINE_FAILED);
+    }
+    if (rehearse) {
+        sw_rehearse(z);
+    }
+    /* EOF instead of a call: the zygote retired this child. */
+    if (sw_frame_read(SW_CHILD_CALL_FD, &req, SW_MAX_FRAME_BYTES) != 0) {
+        _exit(0);
+    }
+    sw_child_run(z, req);       /* never returns */
+}
+
+/* Kills and reaps a spare that will not run a call. */
+static void
+sw_spare_discard(sw_spare_t *s)
+{
+    (void) kill(s->pid, SIGKILL);
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    if (s->pidfd >= 0) {
+        close(s->pidfd);
+    }
+    close(s->out_fd);
+    if (s->call_fd >= 0) {
+        close(s->call_fd);
+    }
+    memset(s, 0, sizeof(*s));
+}
+
+/* Forks one spare child into *s; one forked for a call that is already
+ * waiting skips the rehearsal. */
+static int
+sw_spare_fork(sw_zygote_t *z, sw_spare_t *s, int rehearse)
+{
+    int   out[2], call[2];
+    pid_t pid, self = getpid();
+
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        return -1;
+    }
+    if (pipe2(call, O_CLOEXEC) != 0) {
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
+    PyOS_BeforeFork();
+    pid = fork();
+    if (pid == 0) {
+        close(out[0]);
+        close(call[1]);
+        sw_spare_main(z, out[1], call[0], self, rehearse);  /* no return */
+        _exit(SW_EXIT_CONFINE_FAILED);
+    }
+    PyOS_AfterFork_Parent();
+    close(out[1]);
+    close(call[0]);
+    if (pid < 0) {
+        close(out[0]);
+        close(call[1]);
+        return -1;
+    }
+    (void) setpgid(pid, pid);   /* also done by the child; avoids a race */
+    s->pid = pid;
+    s->out_fd = out[0];
+    s->call_fd = call[1];
+    s->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+    if (s->pidfd < 0 || fcntl(out[0], F_SETFL, O_NONBLOCK) != 0) {
+        sw_spare_discard(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the nursery ----
+ *
+ * Forking the zygote costs about a millisecond (its page tables), and a
+ * fork in the zygote would hold up every call that arrives meanwhile. So
+ * spares are forked by the nursery: a copy of the zygote made once, that
+ * does nothing but fork. It uses clone(CLONE_PARENT): each spare is the
+ * zygote's child all the same (wait4, rusage, process group, death
+ * signal), and the nursery hands the spare's pipes over with SCM_RIGHTS.
+ */
+
+/* Nursery -> zygote: the new spare (its pipes travel as SCM_RIGHTS). */
+typedef struct {
+    pid_t  pid;                 /* 0: could not fork */
+    int    err;
+} sw_nursery_msg_t;
+
+/* In the nursery: clone one spare and send it to the zygote. */
+static void
+sw_nursery_fork(sw_zygote_t *z, pid_t zygote_pid)
+{
+    union {
+        char            buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr  align;
+    }                   ctl;
+    sw_nursery_msg_t    msg = { 0, 0 };
+    struct iovec        iov = { &msg, sizeof(msg) };
+    struct msghdr       mh;
+    struct cmsghdr     *cm;
+    int                 out[2] = { -1, -1 }, call[2] = { -1, -1 };
+    pid_t               pid = -1;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (pipe2(out, O_CLOEXEC) == 0 && pipe2(call, O_CLOEXEC) == 0) {
+        PyOS_BeforeFork();
+        /* Like fork(), but the child's parent is the zygote. glibc's own
+         * fork handlers do not run: safe because the nursery has a single
+         * thread that holds no lock here (and glibc >= 2.34 asks the
+         * kernel for the TID where it matters, e.g. raise()). */
+        pid = (pid_t) syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL,
+                              NULL, 0);
+        if (pid == 0) {
+            close(SW_NURSERY_FD);
+            close(out[0]);
+            close(call[1]);
+            sw_spare_main(z, out[1], call[0], zygote_pid, 1);
+        }
+        PyOS_AfterFork_Parent();
+    }
+    msg.err = errno;
+    if (pid > 0) {
+        msg.pid = pid;
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+        memcpy(CMSG_DATA(cm), (int[2]) { out[0], call[1] }, 2 * sizeof(int));
+    }
+    /* If this fails the zygote is gone; the spare dies with it. */
+    (void) sendmsg(SW_NURSERY_FD, &mh, MSG_NOSIGNAL);
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0) {
+            close(out[i]);
+        }
+        if (call[i] >= 0) {
+            close(call[i]);
+        }
+    }
+}
+
+/* The nursery: one spare per byte the zygote sends; ends with it. */
+static void
+sw_nursery_main(sw_zygote_t *z, pid_t zygote_pid)
+{
+    char    req;
+    ssize_t n;
+
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != zygote_pid
+        || syscall(SYS_close_range, SW_NURSERY_FD + 1, ~0U, 0U) != 0)
+    {
+        _exit(1);
+    }
+    for (;;) {
+        n = read(SW_NURSERY_FD, &req, 1);
+        if (n == 1) {
+            sw_nursery_fork(z, zygote_pid);
+        } else if (n == 0 || errno != EINTR) {
+            _exit(0);
+        }
+    }
+}
+
+static void
+sw_nursery_start(sw_zygote_t *z)
+{
+    pid_t pid, self = getpid();
+    int   sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        sw_log("error", "nursery_failed",
+               json_pack("{s:s}", "error", strerror(errno)));
+        z->nursery_after_ms = sw_now_ms() + SW_PREFORK_RETRY_MS;
+        return;
+    }
+    PyOS_BeforeFork();
+    pid = fork();
+    if (pid == 0) {
+        PyOS_AfterFork_Child();
+        /* fd 3 was the control socket: the nursery must not have it. */
+        if (dup2(sv[1], SW_NURSERY_FD) < 0) {
+            _exit(1);
+        }
+        sw_nursery_main(z, self);       /* never returns */
+    }
+    PyOS_AfterFork_Parent();
+    close(sv[1]);
+    if (pid < 0) {
+        sw_log("error", "nursery_failed",
+               json_pack("{s:s}", "error", strerror(errno)));
+        close(sv[0]);
+        z->nursery_after_ms = sw_now_ms() + SW_PREFORK_RETRY_MS;
+        return;
+    }
+    z->nursery_fd = sv[0];
+    z->nursery_pid = pid;
+    z->requested = 0;
+}
+
+/* The nursery died or failed: forget it, restart it later. */
+static void
+sw_nursery_lost(sw_zygote_t *z)
+{
+    sw_log("error", "nursery_lost", json_pack("{s:i}", "pid",
+                                              (int) z->nursery_pid));
+    close(z->nursery_fd);
+    (void) kill(z->nursery_pid, SIGKILL);
+    while (waitpid(z->nursery_pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    z->nursery_fd = -1;
+    z->nursery_pid = 0;
+    z->requested = 0;
+    z->nursery_after_ms = sw_now_ms() + SW_PREFORK_RETRY_MS;
+}
+
+/* Asks the nursery for as many spares as are missing. */
+static void
+sw_spare_request(sw_zygote_t *z)
+{
+    if (z->nursery_fd < 0) {
+        if (z->prefork == 0 || sw_now_ms() < z->nursery_after_ms) {
+            return;
+        }
+        sw_nursery_start(z);
+        if (z->nursery_fd < 0) {
+            return;
+        }
+    }
+    while (z->nspares + z->requested < z->prefork + z->npending) {
+        if (send(z->nursery_fd, "F", 1, MSG_NOSIGNAL) != 1) {
+            sw_nursery_lost(z);
+            return;
+        }
+        z->requested++;
+    }
+}
+
+/* A spare from the nursery: takes it into the list. */
+static void
+sw_spare_receive(sw_zygote_t *z)
+{
+    union {
+        char            buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr  align;
+    }                   ctl;
+    sw_nursery_msg_t    msg;
+    struct iovec        iov = { &msg, sizeof(msg) };
+    struct msghdr       mh;
+    struct cmsghdr     *cm;
+    sw_spare_t          s;
+    int                 fds[2];
+    ssize_t             n;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof(ctl.buf);
+    n = recvmsg(z->nursery_fd, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) {
+        return;
+    }
+    if (n != (ssize_t) sizeof(msg)) {
+        sw_nursery_lost(z);
+        return;
+    }
+    z->requested--;
+    cm = CMSG_FIRSTHDR(&mh);
+    if (msg.pid <= 0 || cm == NULL || cm->cmsg_type != SCM_RIGHTS
+        || cm->cmsg_len != CMSG_LEN(2 * sizeof(int)))
+    {
+        sw_log("error", "spare_fork_failed",
+               json_pack("{s:s}", "error", strerror(msg.err)));
+        z->nursery_after_ms = sw_now_ms() + SW_PREFORK_RETRY_MS;
+        return;
+    }
+    memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+    memset(&s, 0, sizeof(s));
+    s.pid = msg.pid;
+    s.out_fd = fds[0];
+    s.call_fd = fds[1];
+    (void) setpgid(s.pid, s.pid);   /* also done by the child */
+    s.pidfd = (int) syscall(SYS_pidfd_open, s.pid, 0);
+    if (s.pidfd < 0 || fcntl(s.out_fd, F_SETFL, O_NONBLOCK) != 0
+        || z->nspares >= SW_MAX_PREFORK
+        || z->nspares >= z->prefork + z->npending)
+    {
+        sw_spare_discard(&s);
+        return;
+    }
+    z->spares[z->nspares++] = s;
+}
+
+/* A spare exited while waiting (it failed to confine itself, or was
+ * killed): log its last words, reap it, and slow down refilling. */
+static void
+sw_spare_died(sw_zygote_t *z, int i)
+{
+    char    buf[512];
+    ssize_t n = read(z->spares[i].out_fd, buf, sizeof(buf) - 1);
+
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    sw_log("error", "spare_child_died",
+           json_pack("{s:i,s:s}", "pid", (int) z->spares[i].pid,
+                     "output", buf));
+    sw_spare_discard(&z->spares[i]);
+    z->spares[i] = z->spares[--z->nspares];
+    z->nursery_after_ms = sw_now_ms() + SW_PREFORK_RETRY_MS;
+}
+
+/* Takes the oldest spare, or forks one now when there is none. */
+static int
+sw_spare_take(sw_zygote_t *z, sw_spare_t *out)
+{
+    if (z->nspares > 0) {
+        *out = z->spares[0];
+        memmove(&z->spares[0], &z->spares[1],
+                (size_t) (z->nspares - 1) * sizeof(z->spares[0]));
+        z->nspares--;
+        return 0;
+    }
+    return sw_spare_fork(z, out, 0);
 }
 
 /* ---- supervision ---- */
@@ -221,24 +653,67 @@ sw_limits_from_json(const json_t *j, sw_limits_t *lim)
     return 0;
 }
 
+/* Validates a call frame; fills lim and the file-size limit. */
+static int
+sw_call_check(json_t *req, sw_limits_t *lim, long *fsize)
+{
+    json_t     *jl = json_object_get(req, "limits");
+    json_int_t  fs = json_integer_value(json_object_get(jl, "fsize_bytes"));
+
+    if (sw_limits_from_json(jl, lim) != 0
+        || !json_is_integer(json_object_get(jl, "fsize_bytes"))
+        || fs < 0 || fs > SW_CHILD_FSIZE_BYTES
+        || !json_is_string(json_object_get(req, "tool"))
+        || !json_is_string(json_object_get(req, "workspace"))
+        || !json_is_boolean(json_object_get(req, "workspace_writable"))
+        || !json_is_object(json_object_get(req, "arguments")))
+    {
+        return -1;
+    }
+    *fsize = (long) fs;
+    return 0;
+}
+
+/* Hands the call to a waiting child: its limits lowered from outside,
+ * then the frame on its call pipe. */
+static int
+sw_hand_over(sw_zygote_t *z, json_t *req, const sw_limits_t *lim, long fsize,
+    sw_spare_t *s)
+{
+    int rc;
+
+    if (sw_spare_take(z, s) != 0) {
+        return -1;
+    }
+    rc = sw_confine_lower_limits(s->pid, lim, fsize);
+    if (rc == 0) {
+        rc = sw_frame_write(s->call_fd, req);
+    }
+    if (rc != 0) {
+        sw_spare_discard(s);
+        return -1;
+    }
+    close(s->call_fd);
+    s->call_fd = -1;
+    return 0;
+}
+
+/* Starts the call in a spare (or, with none, a child forked now). */
 static void
-sw_spawn(sw_zygote_t *z, json_t *req)
+sw_start_call(sw_zygote_t *z, json_t *req)
 {
     json_int_t  id = json_integer_value(json_object_get(req, "id"));
     sw_limits_t lim;
+    sw_spare_t  s;
     sw_child_t *c = NULL;
-    int         p[2], i;
-    pid_t       pid, self = getpid();
+    long        fsize;
+    int         i, rc;
 
-    if (sw_limits_from_json(json_object_get(req, "limits"), &lim) != 0
-        || !json_is_string(json_object_get(req, "tool"))
-        || !json_is_string(json_object_get(req, "workspace"))
-        || !json_is_object(json_object_get(req, "arguments")))
-    {
+    if (sw_call_check(req, &lim, &fsize) != 0) {
         sw_send_error(z, id, "crashed: malformed call frame");
         return;
     }
-    for (i = 0; i < SW_MAX_CONCURRENCY; i++) {
+    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
         if (z->children[i].pid == 0) {
             c = &z->children[i];
             break;
@@ -248,49 +723,58 @@ sw_spawn(sw_zygote_t *z, json_t *req)
         sw_send_error(z, id, "crashed: too many calls in the zygote");
         return;
     }
-    if (pipe2(p, O_CLOEXEC) != 0) {
-        sw_send_error(z, id, "crashed: cannot create output pipe");
-        return;
+    /* A spare may have died unnoticed: one more try with a fresh child. */
+    rc = sw_hand_over(z, req, &lim, fsize, &s);
+    if (rc != 0) {
+        rc = sw_hand_over(z, req, &lim, fsize, &s);
     }
-
-    PyOS_BeforeFork();
-    pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        sw_child_main(z, p[1], self, req, &lim);   /* never returns */
-        _exit(SW_EXIT_CONFINE_FAILED);
-    }
-    PyOS_AfterFork_Parent();
-    close(p[1]);
-    if (pid < 0) {
-        close(p[0]);
+    if (rc != 0) {
         sw_send_error(z, id, "crashed: cannot start a sandbox process");
         return;
     }
-    (void) setpgid(pid, pid);   /* also done by the child; avoids a race */
 
     memset(c, 0, sizeof(*c));
-    c->pid = pid;
+    c->pid = s.pid;
+    c->pidfd = s.pidfd;
+    c->out_fd = s.out_fd;
     c->id = id;
     c->lim = lim;
-    c->out_fd = p[0];
     c->start_ms = sw_now_ms();
     c->deadline_ms = c->start_ms + lim.wall_ms;
     c->hard_cap = (size_t) lim.output_bytes + SW_TRAILER_RESERVE_BYTES;
-    c->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-    if (c->pidfd < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) {
-        /* Cannot supervise it: kill and report. */
-        kill(pid, SIGKILL);
-        (void) waitpid(pid, NULL, 0);
-        if (c->pidfd >= 0) {
-            close(c->pidfd);
-        }
-        close(p[0]);
-        c->pid = 0;
-        sw_send_error(z, id, "crashed: cannot supervise a sandbox process");
+    z->nchildren++;
+}
+
+/* A call with no spare left waits for the one the nursery is making:
+ * forking here would hold up the zygote (and every other call). Only
+ * without a nursery does the zygote fork for the call itself. */
+static void
+sw_dispatch(sw_zygote_t *z, json_t *req)
+{
+    if (z->nspares > 0 || z->nursery_fd < 0
+        || z->nchildren + z->npending >= SW_ZYGOTE_SLOTS)
+    {
+        sw_start_call(z, req);
         return;
     }
-    z->nchildren++;
+    z->pending[z->npending++] = json_incref(req);
+    sw_spare_request(z);
+}
+
+/* Starts waiting calls while there are spares (or no nursery). */
+static void
+sw_start_pending(sw_zygote_t *z)
+{
+    json_t *req;
+
+    while (z->npending > 0 && (z->nspares > 0 || z->nursery_fd < 0)) {
+        req = z->pending[0];
+        memmove(&z->pending[0], &z->pending[1],
+                (size_t) (z->npending - 1) * sizeof(z->pending[0]));
+        z->npending--;
+        sw_start_call(z, req);
+        json_decref(req);
+    }
 }
 
 static void
@@ -368,17 +852,214 @@ sw_fmt_ms(char *out, size_t size, long ms)
     }
 }
 
+/* How the child ended, and what it used. */
+typedef struct {
+    int   sig;                  /* terminating signal, 0 if none */
+    int   code;                 /* exit status, -1 if killed */
+    long  cpu_ms;
+    long  rss_kb;
+} sw_end_t;
+
+/* Outcome, is_error and the sentence for a finished child. */
+static const char *
+sw_outcome(sw_child_t *c, const sw_end_t *e, json_t *tj, int *is_error,
+    char *msg, size_t msg_size)
+{
+    char lim_s[32];
+    long cpu_s = (c->lim.cpu_ms + 999) / 1000;
+
+    *is_error = 1;
+    if (c->wall_killed) {
+        sw_fmt_ms(lim_s, sizeof(lim_s), c->lim.wall_ms);
+        snprintf(msg, msg_size, "killed: wall-clock limit of %s exceeded",
+                 lim_s);
+        return "timeout";
+    }
+    if (c->cap_killed) {
+        snprintf(msg, msg_size, "killed: output limit of %ld bytes"
+                 " exceeded (output truncated)", c->lim.output_bytes);
+        return "output_truncated";
+    }
+    if (e->sig == SIGXCPU || (e->sig == SIGKILL && e->cpu_ms >= cpu_s * 1000)) {
+        snprintf(msg, msg_size, "killed: CPU-time limit of %ld s exceeded",
+                 cpu_s);
+        return "cpu_limit";
+    }
+    if (e->sig != 0) {
+        snprintf(msg, msg_size, "crashed: killed by signal %d (%s)", e->sig,
+                 strsignal(e->sig));
+        return "crashed";
+    }
+    if (tj != NULL) {
+        const char *st = json_string_value(json_object_get(tj, "status"));
+        if (st != NULL && strcmp(st, "ok") == 0) {
+            *is_error = 0;
+            if (json_is_true(json_object_get(tj, "truncated"))) {
+                snprintf(msg, msg_size, "[output truncated at %ld bytes]",
+                         c->lim.output_bytes);
+                return "output_truncated";
+            }
+            return "ok";
+        }
+        if (st != NULL && strcmp(st, "memory_limit") == 0) {
+            snprintf(msg, msg_size, "killed: memory limit of %ld MiB"
+                     " exceeded", c->lim.memory_mb);
+            return "memory_limit";
+        }
+        return "error";
+    }
+    if (e->code == SW_EXIT_CONFINE_FAILED) {
+        snprintf(msg, msg_size, "crashed: the sandbox could not be set up");
+    } else {
+        snprintf(msg, msg_size, "crashed: exited with status %d without"
+                 " a result", e->code);
+    }
+    return "crashed";
+}
+
+/* The runner's result trailer, parsed; *text_len is cut before it. */
+static json_t *
+sw_trailer(sw_child_t *c, size_t *text_len)
+{
+    const char *trailer, *js;
+    json_t     *tj;
+
+    *text_len = c->len;
+    trailer = c->buf ? sw_find_trailer(c->buf, c->len) : NULL;
+    if (trailer == NULL) {
+        return NULL;
+    }
+    js = trailer + strlen(SW_TRAILER_MARKER);
+    tj = json_loadb(js, c->len - (size_t) (js - c->buf), 0, NULL);
+    if (!json_is_object(tj)) {
+        json_decref(tj);
+        return NULL;
+    }
+    *text_len = (size_t) (trailer - c->buf);
+    /* The runner starts its trailer on a new line: drop that. */
+    if (*text_len > 0 && c->buf[*text_len - 1] == '\n') {
+        (*text_len)--;
+    }
+    return tj;
+}
+
+/* Sends the result frame of child c to the daemon. */
+static void
+sw_reply(sw_zygote_t *z, sw_child_t *c, const sw_end_t *e, json_t *tj,
+    size_t text_len)
+{
+    const char *outcome;
+    char        msg[256] = "", *text;
+    size_t      out_len;
+    int         is_error;
+    json_t     *f;
+
+    outcome = sw_outcome(c, e, tj, &is_error, msg, sizeof(msg));
+    if (c->cap_killed && text_len > (size_t) c->lim.output_bytes) {
+        text_len = (size_t) c->lim.output_bytes;
+    }
+    text = sw_utf8_sanitize(c->buf ? c->buf : "", text_len, &out_len);
+    f = json_pack("{s:s,s:I,s:s,s:b,s:s%,s:I,s:I,s:I,s:i,s:i}",
+                  "type", "result", "id", c->id, "outcome", outcome,
+                  "is_error", is_error, "output", text ? text : "",
+                  text ? out_len : (size_t) 0,
+                  "wall_ms", (json_int_t) (sw_now_ms() - c->start_ms),
+                  "cpu_ms", (json_int_t) e->cpu_ms,
+                  "maxrss_kb", (json_int_t) e->rss_kb,
+                  "exit_code", e->code, "signal", e->sig);
+    free(text);
+    c->replied = 1;
+    if (f == NULL) {
+        sw_send_error(z, c->id, "crashed: out of memory in the zygote");
+        return;
+    }
+    if (msg[0] != '\0') {
+        json_object_set_new(f, "message", json_string(msg));
+    }
+    if (tj != NULL && !c->wall_killed && !c->cap_killed && e->sig == 0) {
+        json_t *res = json_object_get(tj, "result");
+        json_t *err = json_object_get(tj, "error");
+        if (res != NULL) {
+            json_object_set(f, "result", res);
+        }
+        if (json_is_string(err)) {
+            json_object_set(f, "error", err);
+        }
+    }
+    if (sw_frame_write(z->ctl_fd, f) != 0) {
+        sw_log("error", "result_write_failed", NULL);
+    }
+    json_decref(f);
+}
+
+/* Peak RSS (KiB) of a live process, from /proc; -1 once its memory is
+ * gone (exiting). */
+static long
+sw_peak_rss_kb(pid_t pid)
+{
+    char    path[64], buf[2048], *p;
+    ssize_t n;
+    int     fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    p = strstr(buf, "\nVmHWM:");
+    return p ? strtol(p + 7, NULL, 10) : -1;
+}
+
+/*
+ * The child closed its output and its result is complete: the call is
+ * over. Take its figures from outside (CPU clock, /proc), kill it and
+ * answer now; tearing down its memory is then off the call's path. The
+ * child is reaped later (sw_finish). Returns -1 if the figures cannot be
+ * had (the child is already exiting): sw_finish then does it all.
+ */
+static int
+sw_finish_early(sw_zygote_t *z, sw_child_t *c)
+{
+    struct timespec ts;
+    clockid_t       clk;
+    sw_end_t        e = { 0, 0, 0, 0 };
+    json_t         *tj;
+    size_t          text_len;
+
+    tj = sw_trailer(c, &text_len);
+    if (tj == NULL) {
+        return -1;
+    }
+    if (clock_getcpuclockid(c->pid, &clk) != 0
+        || clock_gettime(clk, &ts) != 0
+        || (e.rss_kb = sw_peak_rss_kb(c->pid)) < 0)
+    {
+        json_decref(tj);
+        return -1;
+    }
+    e.cpu_ms = (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    sw_kill_child(c);
+    sw_reply(z, c, &e, tj, text_len);
+    json_decref(tj);
+    return 0;
+}
+
+/* The child has exited: reap it, answer unless already done, free the
+ * slot. */
 static void
 sw_finish(sw_zygote_t *z, sw_child_t *c)
 {
     struct rusage  ru;
-    int            status = 0, is_error = 1, sig = 0, code = -1;
-    const char    *outcome, *trailer;
-    char           msg[256] = "", lim_s[32];
-    json_t        *tj = NULL, *f;
-    size_t         text_len = c->len, out_len;
-    char          *text;
-    long           cpu_ms, wall_ms;
+    int            status = 0;
+    sw_end_t       e = { 0, -1, 0, 0 };
+    json_t        *tj;
+    size_t         text_len;
     pid_t          r;
 
     sw_drain(c);
@@ -386,112 +1067,20 @@ sw_finish(sw_zygote_t *z, sw_child_t *c)
     do {
         r = wait4(c->pid, &status, 0, &ru);
     } while (r < 0 && errno == EINTR);
-    wall_ms = (long) (sw_now_ms() - c->start_ms);
-    cpu_ms = (long) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000
-             + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-    text_len = c->len;
 
-    trailer = c->buf ? sw_find_trailer(c->buf, c->len) : NULL;
-    if (trailer != NULL) {
-        const char *js = trailer + strlen(SW_TRAILER_MARKER);
-        tj = json_loadb(js, c->len - (size_t) (js - c->buf), 0, NULL);
-        if (!json_is_object(tj)) {
-            json_decref(tj);
-            tj = NULL;
-        } else {
-            text_len = (size_t) (trailer - c->buf);
-            /* The runner starts its trailer on a new line: drop that. */
-            if (text_len > 0 && c->buf[text_len - 1] == '\n') {
-                text_len--;
-            }
+    if (!c->replied) {
+        e.cpu_ms = (long) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000
+                   + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+        e.rss_kb = ru.ru_maxrss;
+        if (WIFSIGNALED(status)) {
+            e.sig = WTERMSIG(status);
+        } else if (WIFEXITED(status)) {
+            e.code = WEXITSTATUS(status);
         }
+        tj = sw_trailer(c, &text_len);
+        sw_reply(z, c, &e, tj, text_len);
+        json_decref(tj);
     }
-    if (WIFSIGNALED(status)) {
-        sig = WTERMSIG(status);
-    } else if (WIFEXITED(status)) {
-        code = WEXITSTATUS(status);
-    }
-
-    if (c->wall_killed) {
-        outcome = "timeout";
-        sw_fmt_ms(lim_s, sizeof(lim_s), c->lim.wall_ms);
-        snprintf(msg, sizeof(msg), "killed: wall-clock limit of %s exceeded",
-                 lim_s);
-    } else if (c->cap_killed) {
-        outcome = "output_truncated";
-        snprintf(msg, sizeof(msg), "killed: output limit of %ld bytes"
-                 " exceeded (output truncated)", c->lim.output_bytes);
-        if (text_len > (size_t) c->lim.output_bytes) {
-            text_len = (size_t) c->lim.output_bytes;
-        }
-    } else if (sig == SIGXCPU
-               || (sig == SIGKILL
-                   && cpu_ms >= (c->lim.cpu_ms + 999) / 1000 * 1000))
-    {
-        outcome = "cpu_limit";
-        sw_fmt_ms(lim_s, sizeof(lim_s), (c->lim.cpu_ms + 999) / 1000 * 1000);
-        snprintf(msg, sizeof(msg), "killed: CPU-time limit of %s exceeded",
-                 lim_s);
-    } else if (sig != 0) {
-        outcome = "crashed";
-        snprintf(msg, sizeof(msg), "crashed: killed by signal %d (%s)", sig,
-                 strsignal(sig));
-    } else if (tj != NULL) {
-        const char *s = json_string_value(json_object_get(tj, "status"));
-        int         trunc = json_is_true(json_object_get(tj, "truncated"));
-        if (s != NULL && strcmp(s, "ok") == 0) {
-            outcome = trunc ? "output_truncated" : "ok";
-            is_error = 0;
-            if (trunc) {
-                snprintf(msg, sizeof(msg), "[output truncated at %ld bytes]",
-                         c->lim.output_bytes);
-            }
-        } else if (s != NULL && strcmp(s, "memory_limit") == 0) {
-            outcome = "memory_limit";
-            snprintf(msg, sizeof(msg), "killed: memory limit of %ld MiB"
-                     " exceeded", c->lim.memory_mb);
-        } else {
-            outcome = "error";
-        }
-    } else if (code == SW_EXIT_CONFINE_FAILED) {
-        outcome = "crashed";
-        snprintf(msg, sizeof(msg), "crashed: the sandbox could not be set up");
-    } else {
-        outcome = "crashed";
-        snprintf(msg, sizeof(msg), "crashed: exited with status %d without"
-                 " a result", code);
-    }
-
-    text = sw_utf8_sanitize(c->buf ? c->buf : "", text_len, &out_len);
-    f = json_pack("{s:s,s:I,s:s,s:b,s:s%,s:I,s:I,s:I,s:i,s:i}",
-                  "type", "result", "id", c->id, "outcome", outcome,
-                  "is_error", is_error, "output", text ? text : "",
-                  text ? out_len : (size_t) 0,
-                  "wall_ms", (json_int_t) wall_ms,
-                  "cpu_ms", (json_int_t) cpu_ms,
-                  "maxrss_kb", (json_int_t) ru.ru_maxrss,
-                  "exit_code", code, "signal", sig);
-    free(text);
-    if (f != NULL) {
-        if (msg[0] != '\0') {
-            json_object_set_new(f, "message", json_string(msg));
-        }
-        if (tj != NULL && !c->wall_killed && !c->cap_killed && sig == 0) {
-            json_t *res = json_object_get(tj, "result");
-            json_t *err = json_object_get(tj, "error");
-            if (res != NULL) {
-                json_object_set(f, "result", res);
-            }
-            if (json_is_string(err)) {
-                json_object_set(f, "error", err);
-            }
-        }
-        if (sw_frame_write(z->ctl_fd, f) != 0) {
-            sw_log("error", "result_write_failed", NULL);
-        }
-        json_decref(f);
-    }
-    json_decref(tj);
 
     if (c->out_fd >= 0) {
         close(c->out_fd);
@@ -507,9 +1096,101 @@ sw_kill_all(sw_zygote_t *z)
 {
     int i;
 
-    for (i = 0; i < SW_MAX_CONCURRENCY; i++) {
+    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
         if (z->children[i].pid != 0) {
             sw_kill_child(&z->children[i]);
+        }
+    }
+    while (z->nspares > 0) {
+        sw_spare_discard(&z->spares[--z->nspares]);
+    }
+    if (z->nursery_pid > 0) {
+        (void) kill(z->nursery_pid, SIGKILL);
+    }
+    while (z->npending > 0) {
+        json_decref(z->pending[--z->npending]);
+    }
+}
+
+#define SW_POLL_MAX  (2 + 2 * SW_ZYGOTE_SLOTS + SW_MAX_PREFORK)
+
+/* Fills pfd with what the loop waits for; kills children past their
+ * deadline; returns the poll timeout (ms, -1 for none). */
+static int
+sw_poll_set(sw_zygote_t *z, struct pollfd *pfd, sw_child_t **owner, int *np)
+{
+    int64_t now = sw_now_ms(), next = -1;
+    int     n = 0, i, timeout;
+
+    pfd[n].fd = z->ctl_fd;
+    pfd[n].events = POLLIN;
+    owner[n++] = NULL;
+    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
+        sw_child_t *c = &z->children[i];
+        if (c->pid == 0) {
+            continue;
+        }
+        if (!c->wall_killed && !c->replied && now >= c->deadline_ms) {
+            c->wall_killed = 1;
+            sw_kill_child(c);
+        }
+        if (!c->wall_killed && !c->replied
+            && (next < 0 || c->deadline_ms < next))
+        {
+            next = c->deadline_ms;
+        }
+        if (c->out_fd >= 0) {
+            pfd[n].fd = c->out_fd;
+            pfd[n].events = POLLIN;
+            owner[n++] = c;
+        }
+        pfd[n].fd = c->pidfd;
+        pfd[n].events = POLLIN;
+        owner[n++] = c;
+    }
+    /* A spare's pidfd is readable only if it died while waiting. */
+    for (i = 0; i < z->nspares; i++) {
+        pfd[n].fd = z->spares[i].pidfd;
+        pfd[n].events = POLLIN;
+        owner[n++] = NULL;
+    }
+    if (z->nursery_fd >= 0) {
+        pfd[n].fd = z->nursery_fd;
+        pfd[n].events = POLLIN;
+        owner[n++] = NULL;
+    }
+    *np = n;
+    timeout = next < 0 ? -1 : (int) (next - now);
+    if (z->nursery_fd < 0 && z->nspares < z->prefork) {
+        /* Wake up to restart the nursery. */
+        int64_t wait = z->nursery_after_ms - now;
+        wait = wait < 0 ? 0 : wait;
+        if (timeout < 0 || wait < timeout) {
+            timeout = (int) wait;
+        }
+    }
+    return timeout;
+}
+
+/* Spares that died waiting, and spares arriving from the nursery. */
+static void
+sw_spare_events(sw_zygote_t *z, struct pollfd *pfd, int n)
+{
+    int i, j, nursery_fd = z->nursery_fd;
+
+    for (i = 1; i < n; i++) {
+        if (pfd[i].revents == 0) {
+            continue;
+        }
+        if (pfd[i].fd == nursery_fd && nursery_fd >= 0) {
+            sw_spare_receive(z);
+            continue;
+        }
+        for (j = 0; j < z->nspares; j++) {
+            if (z->spares[j].pidfd == pfd[i].fd) {
+                sw_spare_died(z, j);
+                break;
+            }
         }
     }
 }
@@ -517,41 +1198,14 @@ sw_kill_all(sw_zygote_t *z)
 static int
 sw_loop(sw_zygote_t *z)
 {
-    struct pollfd  pfd[1 + 2 * SW_MAX_CONCURRENCY];
-    sw_child_t    *owner[1 + 2 * SW_MAX_CONCURRENCY];
+    struct pollfd  pfd[SW_POLL_MAX];
+    sw_child_t    *owner[SW_POLL_MAX];
     int            n, i, rc, timeout;
-    int64_t        now, next;
 
     for (;;) {
-        n = 0;
-        pfd[n].fd = z->ctl_fd;
-        pfd[n].events = POLLIN;
-        owner[n++] = NULL;
-        now = sw_now_ms();
-        next = -1;
-        for (i = 0; i < SW_MAX_CONCURRENCY; i++) {
-            sw_child_t *c = &z->children[i];
-            if (c->pid == 0) {
-                continue;
-            }
-            if (!c->wall_killed && now >= c->deadline_ms) {
-                c->wall_killed = 1;
-                sw_kill_child(c);
-            }
-            if (!c->wall_killed && (next < 0 || c->deadline_ms < next)) {
-                next = c->deadline_ms;
-            }
-            if (c->out_fd >= 0) {
-                pfd[n].fd = c->out_fd;
-                pfd[n].events = POLLIN;
-                owner[n++] = c;
-            }
-            pfd[n].fd = c->pidfd;
-            pfd[n].events = POLLIN;
-            owner[n++] = c;
-        }
-        timeout = next < 0 ? -1 : (int) (next - now);
-
+        sw_spare_request(z);
+        sw_start_pending(z);
+        timeout = sw_poll_set(z, pfd, owner, &n);
         rc = poll(pfd, (nfds_t) n, timeout);
         if (rc < 0) {
             if (errno == EINTR) {
@@ -561,19 +1215,30 @@ sw_loop(sw_zygote_t *z)
                    json_pack("{s:s}", "error", strerror(errno)));
             return 1;
         }
+        if (rc == 0) {
+            continue;
+        }
         /* Output first, then exits, so a child's last bytes are kept. */
         for (i = 1; i < n; i++) {
             sw_child_t *c = owner[i];
-            if (c->pid != 0 && pfd[i].fd == c->out_fd && pfd[i].revents) {
+            if (c != NULL && c->pid != 0 && pfd[i].fd == c->out_fd
+                && pfd[i].revents)
+            {
                 sw_drain(c);
+                if (c->out_fd < 0 && !c->wall_killed && !c->cap_killed) {
+                    (void) sw_finish_early(z, c);
+                }
             }
         }
         for (i = 1; i < n; i++) {
             sw_child_t *c = owner[i];
-            if (c->pid != 0 && pfd[i].fd == c->pidfd && pfd[i].revents) {
+            if (c != NULL && c->pid != 0 && pfd[i].fd == c->pidfd
+                && pfd[i].revents)
+            {
                 sw_finish(z, c);
             }
         }
+        sw_spare_events(z, pfd, n);
         if (pfd[0].revents) {
             json_t *req = NULL;
             rc = sw_frame_read(z->ctl_fd, &req, SW_MAX_FRAME_BYTES);
@@ -582,7 +1247,7 @@ sw_loop(sw_zygote_t *z)
                 sw_kill_all(z);
                 return rc == 1 ? 0 : 1;
             }
-            sw_spawn(z, req);
+            sw_dispatch(z, req);
             json_decref(req);
         }
     }
@@ -614,11 +1279,21 @@ sw_zygote_main(const sw_config_t *cfg)
         return 1;
     }
 
+    /* No fastbins: consolidating them in a child would write to (and so
+     * copy) heap pages all over the zygote's heap. */
+    if (mallopt(M_MXFAST, 0) != 1) {
+        sw_log("error", "mallopt_failed", NULL);
+        return 1;
+    }
+
     z = calloc(1, sizeof(*z));
     if (z == NULL) {
         return 1;
     }
     z->ctl_fd = cfg->zygote_fd;
+    z->base = cfg->limits;
+    z->prefork = (int) cfg->prefork;
+    z->nursery_fd = -1;
     z->confine.toolset_dir = cfg->toolset_dir;
     z->confine.data_dir = cfg->data_dir;
     if (sw_confine_init(&z->confine, err, sizeof(err)) != 0) {
@@ -634,9 +1309,11 @@ sw_zygote_main(const sw_config_t *cfg)
         return 1;
     }
 
-    hello = json_pack("{s:s,s:i,s:s,s:i}", "type", "hello", "landlock_abi",
-                      z->confine.landlock_abi, "python", Py_GetVersion(),
-                      "bpf_instructions", (int) z->confine.bpf.len);
+    hello = json_pack("{s:s,s:i,s:s,s:i,s:i}", "type", "hello",
+                      "landlock_abi", z->confine.landlock_abi,
+                      "python", Py_GetVersion(),
+                      "bpf_instructions", (int) z->confine.bpf.len,
+                      "prefork", z->prefork);
     if (hello == NULL || sw_frame_write(z->ctl_fd, hello) != 0) {
         json_decref(hello);
         return 1;

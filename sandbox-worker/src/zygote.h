@@ -3,12 +3,17 @@
  *
  * Protocol on the socketpair (frames, see util.h), daemon -> zygote:
  *   {"type":"call","id":N,"tool":S,"arguments":{..},"workspace":S,
- *    "limits":{"wall_ms","cpu_ms","memory_mb","output_bytes"}}
+ *    "workspace_writable":B,
+ *    "limits":{"wall_ms","cpu_ms","memory_mb","output_bytes","fsize_bytes"}}
+ * (workspace_writable false: over quota, read+remove only; fsize_bytes:
+ * the largest file the call may write, what is left of the quota).
+ * The zygote passes the same frame on to the child that runs the call.
  * zygote -> daemon:
  *   {"type":"hello","landlock_abi":N,"python":S}         once, when ready
  *   {"type":"result","id":N,"outcome":S,"is_error":B,"output":S,
  *    "result":any?,"error":S?,"message":S?,"wall_ms","cpu_ms","maxrss_kb",
  *    "exit_code","signal"}
+ * The daemon adds "quota" (a sentence) to a result before answering.
  */
 #ifndef SW_ZYGOTE_H
 #define SW_ZYGOTE_H

@@ -596,14 +596,47 @@ def _zygote_pid(worker):
     return int(pids[0]) if pids else None
 
 
+def _children(pid):
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out += [int(x) for x in pathlib.Path(
+                f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except FileNotFoundError:
+            pass    # a thread that just ended
+    return out
+
+
+def test_spares_and_nursery_killed(worker):
+    """The zygote's helpers (the nursery and the spare children waiting for
+    a call) die: calls go on, and the helpers come back."""
+    worker.run("print(1)")
+    zpid = _zygote_pid(worker)
+    helpers = _children(zpid)
+    assert len(helpers) >= 3, helpers      # nursery + spares (--prefork 2)
+    for pid in helpers:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)     # a spare killed as a call reaches it is that call lost
+    for i in range(4):
+        assert worker.run(f"print({i})")[:3] == ("ok", f"{i}\n", False)
+    deadline = time.monotonic() + 10
+    while len(set(_children(zpid)) - set(helpers)) < 3:
+        assert time.monotonic() < deadline, "helpers did not come back"
+        time.sleep(0.1)
+    assert _zygote_pid(worker) == zpid
+    assert worker.run("print('again')")[1].strip() == "again"
+
+
 def test_zygote_restart(worker):
     zpid = _zygote_pid(worker)
     assert zpid, "zygote not found"
     os.kill(zpid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
+        # the new pid first: a 200 seen after it is the new zygote's
+        new = _zygote_pid(worker)
         status, _, _ = worker.request("GET", "/readyz")
-        if status == 200 and _zygote_pid(worker) not in (None, zpid):
+        if new not in (None, zpid) and status == 200:
             break
         time.sleep(0.1)
     assert _zygote_pid(worker) not in (None, zpid)
@@ -622,3 +655,293 @@ def test_sandbox_status_reports_limits_and_load(worker):
     assert report["load"]["max_busy"] == 4 and report["load"]["max_queue"] == 8
     assert report["calls"]["ok"] >= 1
     assert report["landlock_abi"] >= 1
+
+
+# ------------------------------------------------ a second worker: unix
+# socket behind nginx, CPU limit 1 s, workspace quota 1 MiB
+
+QUOTA_MB = 1
+
+
+def _start_worker(tmp, listen, extra=(), preexec_fn=None):
+    """Starts the worker binary staged under tmp; returns (proc, log path,
+    workspace root). Does not wait for it to be ready."""
+    secret = tmp / "secret"
+    secret.write_bytes(SECRET + b"\n")
+    os.chmod(secret, 0o600)
+    ws_root = tmp / "workspaces"
+    binary, toolset, data = stage_sandbox(str(tmp))
+    cmd = [binary, "--toolset", toolset, "--listen", listen,
+           "--identity-secret-file", str(secret),
+           "--workspace-root", str(ws_root), "--data-dir", data, *extra]
+    if os.geteuid() == 0:
+        cmd += ["--user", "nobody"]
+    log_path = tmp / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                preexec_fn=preexec_fn)
+    return proc, log_path, ws_root
+
+
+def _stop(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+NGINX_CONF = """
+error_log {tmp}/nginx-error.log warn;
+pid {tmp}/nginx.pid;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    upstream sandbox {{
+        server unix:{sock};
+        keepalive 4;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://sandbox;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}
+        location = /direct-unix/readyz {{
+            proxy_pass http://unix:{sock}:/readyz;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def unix_worker():
+    """The worker on a unix socket, reached through nginx's proxy_pass."""
+    from stack import NGINX_BIN
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-unix-"))
+    os.chmod(tmp, 0o755)
+    sock = tmp / "worker.sock"
+    proc, log_path, ws_root = _start_worker(
+        tmp, f"unix:{sock}", ["--cpu-ms", "1000", "--workspace-quota-mb",
+                              str(QUOTA_MB), "--prefork", "1"])
+    line = proc.stdout.readline().decode()
+    assert line == f"mcp-sandbox-worker ready on unix:{sock}\n", \
+        (line, log_path.read_text())
+    port = _free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, sock=sock, port=port))
+    nginx = subprocess.Popen([NGINX_BIN, "-p", str(tmp), "-c", str(conf),
+                              "-e", str(tmp / "nginx-error.log"),
+                              "-g", "daemon off;"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            assert nginx.poll() is None and time.monotonic() < deadline, \
+                "nginx did not start"
+            time.sleep(0.05)
+    w = Worker(proc, port, ws_root)
+    w.sock = sock
+    w.log_path = log_path
+    yield w
+    _stop(nginx, signal.SIGQUIT)
+    _stop(proc)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_unix_socket_behind_nginx(unix_worker):
+    st = os.stat(unix_worker.sock)
+    assert stat_is_socket(st.st_mode) and st.st_mode & 0o777 == 0o660
+    status, _, body = unix_worker.request("GET", "/direct-unix/readyz")
+    assert status == 200 and json.loads(body)["status"] == "ready"
+    status, _, body = unix_worker.rpc("tools/list", {}, id_=5)
+    assert status == 200 and body["id"] == 5
+    assert "execute_code" in {t["name"] for t in body["result"]["tools"]}
+    outcome, text, is_error, h = unix_worker.run("print(6 * 7)")
+    assert (outcome, text.strip(), is_error) == ("ok", "42", False)
+    assert int(h["X-MCP-Exec-Peak-Rss-Kb"]) > 0
+    # identity is still checked behind the proxy
+    status, _, _ = unix_worker.rpc("tools/list", sign=False)
+    assert status == 401
+
+
+def stat_is_socket(mode):
+    import stat
+    return stat.S_ISSOCK(mode)
+
+
+def test_cpu_limit_kill_is_its_own_outcome(unix_worker):
+    # wall limit 10 s, CPU limit 1 s: the CPU limit ends the spin
+    t0 = time.monotonic()
+    outcome, text, is_error, h = unix_worker.run("while True: pass",
+                                                 timeout=10)
+    assert outcome == "cpu_limit" and is_error
+    assert text == "killed: CPU-time limit of 1 s exceeded"
+    assert "wall-clock" not in text
+    # rusage rounds differently from the limit's own accounting
+    assert 500 <= int(h["X-MCP-Exec-Cpu-Ms"]) < 3000
+    assert time.monotonic() - t0 < 8
+    # while a sleeping loop, using no CPU, meets the wall-clock limit
+    outcome, text, _, _ = unix_worker.run(
+        "import time\nwhile True: time.sleep(0.05)", timeout=1)
+    assert outcome == "timeout"
+    assert text == "killed: wall-clock limit of 1 s exceeded"
+
+
+def _quota_user(worker, name):
+    """A user with a fresh, empty workspace."""
+    worker.run("pass", user=name)
+    ws = worker.workspace(name)
+    assert ws.is_dir() and not any(ws.iterdir())
+    return ws
+
+
+def test_quota_bounds_what_a_call_can_write(unix_worker):
+    ws = _quota_user(unix_worker, "quota-writer")
+    # a file larger than the whole quota cannot be written ...
+    outcome, text, is_error, _ = unix_worker.run(
+        "open('big', 'wb').write(b'x' * (2 * 1024 * 1024))", user="quota-writer")
+    assert outcome == "error" and is_error
+    assert "File too large" in text
+    assert (ws / "big").stat().st_size <= QUOTA_MB * 1024 * 1024
+    # ... and the answer says the quota is reached
+    assert f"workspace quota of {QUOTA_MB} MiB reached" in text
+
+
+def test_over_quota_workspace_is_read_and_delete_only(unix_worker):
+    ws = _quota_user(unix_worker, "quota-reader")
+    (ws / "planted").write_bytes(b"p" * (QUOTA_MB * 1024 * 1024 + 65536))
+    (ws / "notes.txt").write_text("still readable")
+    outcome, text, is_error, _ = unix_worker.run(
+        "print(open('notes.txt').read())", user="quota-reader")
+    assert outcome == "ok" and not is_error
+    lines = text.splitlines()
+    assert lines[0] == "still readable"
+    assert lines[1].startswith("workspace over quota: ")
+    assert f"of {QUOTA_MB} MiB; files can be read and deleted but not" \
+        " written" in lines[1]
+    for code in ("open('new.txt', 'w').write('x')",
+                 "open('notes.txt', 'a').write('x')",
+                 "import os\nos.mkdir('d')"):
+        outcome, text, is_error, _ = unix_worker.run(code, user="quota-reader")
+        assert outcome == "error" and "PermissionError" in text, (code, text)
+        assert "workspace over quota" in text
+    assert (ws / "notes.txt").read_text() == "still readable"
+    assert not (ws / "new.txt").exists() and not (ws / "d").exists()
+    # deleting brings the workspace under the quota: writable again
+    outcome, text, _, _ = unix_worker.run(
+        "import os\nos.remove('planted')", user="quota-reader")
+    assert outcome == "ok"
+    outcome, text, is_error, _ = unix_worker.run(
+        "open('new.txt', 'w').write('x')\nprint('written')",
+        user="quota-reader")
+    assert (outcome, text.strip()) == ("ok", "written")
+
+
+def test_quota_in_sandbox_status(unix_worker):
+    _, _, body = unix_worker.call("sandbox_status", {})
+    assert body["result"]["structuredContent"]["limits"][
+        "workspace_quota_mb"] == QUOTA_MB
+
+
+# -------------------------------------------- a kernel without Landlock
+#
+# Simulated from outside: the worker is started under a seccomp filter
+# (installed by the test before exec) that answers landlock_create_ruleset
+# with ENOSYS, which is what a kernel without Landlock answers. The worker
+# itself has no switch for this.
+
+def _no_landlock_preexec():
+    """preexec_fn: landlock_create_ruleset -> ENOSYS for this process and
+    everything it starts (x86_64)."""
+    import ctypes
+    import struct
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06
+    allow, errno_enosys = 0x7fff0000, 0x00050000 | 38
+    insns = [
+        (ld_abs, 0, 0, 4),                 # A = arch
+        (jeq, 1, 0, 0xc000003e),           # x86_64? skip the allow
+        (ret, 0, 0, allow),
+        (ld_abs, 0, 0, 0),                 # A = syscall number
+        (jeq, 0, 1, 444),                  # landlock_create_ruleset
+        (ret, 0, 0, errno_enosys),
+        (ret, 0, 0, allow),
+    ]
+    code = b"".join(struct.pack("HBBI", *i) for i in insns)
+    buf = ctypes.create_string_buffer(code)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    prog = SockFprog(len(insns), ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:                      # NO_NEW_PRIVS
+        os._exit(97)
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:     # SECCOMP filter
+        os._exit(98)
+
+
+needs_x86_64 = pytest.mark.skipif(os.uname().machine != "x86_64",
+                                  reason="the simulating filter is x86_64")
+
+
+@needs_x86_64
+def test_no_landlock_refuses_to_start():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-noll-"))
+    os.chmod(tmp, 0o755)
+    try:
+        proc, log_path, _ = _start_worker(
+            tmp, f"127.0.0.1:{_free_port()}",
+            preexec_fn=_no_landlock_preexec)
+        assert proc.wait(timeout=20) == 1
+        assert proc.stdout.read() == b""
+        log = log_path.read_text()
+        assert "Landlock is unavailable; refusing to start" in log
+        assert '"event":"landlock_unavailable"' in log
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@needs_x86_64
+def test_no_landlock_weaker_mode_only_when_accepted():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-noll-"))
+    os.chmod(tmp, 0o755)
+    port = _free_port()
+    proc, log_path, ws_root = _start_worker(
+        tmp, f"127.0.0.1:{port}", ["--allow-no-landlock"],
+        preexec_fn=_no_landlock_preexec)
+    try:
+        line = proc.stdout.readline().decode()
+        assert line == f"mcp-sandbox-worker ready on 127.0.0.1:{port}\n", \
+            log_path.read_text()
+        w = Worker(proc, port, ws_root)
+        # said loudly: in the log, /readyz and /metrics
+        log = log_path.read_text()
+        assert '"level":"error"' in log and "NOT isolated" in log
+        assert '"landlock_enforced":false' in log
+        status, _, body = w.request("GET", "/readyz")
+        ready = json.loads(body)
+        assert status == 200 and ready["landlock_abi"] == 0
+        assert "not isolated" in ready["landlock"]
+        assert b"mcp_worker_landlock_abi 0" in w.request("GET", "/metrics")[2]
+        # seccomp and the rlimits still hold
+        outcome, text, _, _ = w.run("import socket\nsocket.socket()")
+        assert outcome == "error" and "PermissionError" in text
+        outcome, text, _, _ = w.run("print('ok')")
+        assert (outcome, text.strip()) == ("ok", "ok")
+    finally:
+        _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -418,6 +418,43 @@ test_name_span(void **state)
 }
 
 
+/* found by fuzzing: yajl takes '\v' and '\f' for white space too */
+static void
+test_name_span_after_vt_ff(void **state)
+{
+    ngx_http_mcp_rpc_t   rpc;
+    const char          *body = "{\"jsonrpc\":\"2.0\",\"id\":1,"
+                                "\"method\":\"tools/call\",\"params\":"
+                                "{\"name\"\f:\v\"abc\"}}";
+
+    assert_int_equal(parse(body, &rpc), 0);
+    assert_string_equal(rpc.tool, "abc");
+    assert_memory_equal(body + rpc.name_start, "\"abc\"",
+                        rpc.name_end - rpc.name_start);
+    assert_int_equal(rpc.name_end - rpc.name_start, 5);
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
+
+/* found by fuzzing: an id wider than 64 bits was answered as INT64_MAX */
+static void
+test_integer_id_too_wide(void **state)
+{
+    ngx_http_mcp_rpc_t  rpc;
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\","
+                           "\"id\":99999999999999999999,"
+                           "\"method\":\"ping\"}", &rpc), -32600);
+    assert_null(rpc.id);
+    ngx_http_mcp_rpc_free(&rpc);
+
+    assert_int_equal(parse("{\"jsonrpc\":\"2.0\","
+                           "\"id\":-9223372036854775808,"
+                           "\"method\":\"ping\"}", &rpc), 0);
+    assert_string_equal(rpc.id_text, "-9223372036854775808");
+    ngx_http_mcp_rpc_free(&rpc);
+}
+
 static void
 test_batch_split_errors(void **state)
 {
@@ -456,6 +493,8 @@ main(void)
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_batch_split_errors),
         cmocka_unit_test(test_name_span),
+        cmocka_unit_test(test_name_span_after_vt_ff),
+        cmocka_unit_test(test_integer_id_too_wide),
         cmocka_unit_test(test_duplicate_keys_refused),
         cmocka_unit_test(test_tool_call_fields),
         cmocka_unit_test(test_tool_call_bad_params),

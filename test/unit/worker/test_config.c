@@ -54,7 +54,8 @@ test_cli_defaults_and_values(void **state)
     char       *a1[] = { "w", REQ, NULL };
     char       *a2[] = { "w", REQ, "--wall-ms", "5000", "--cpu-ms", "2000",
                          "--memory-mb", "256", "--output-bytes", "4096",
-                         "--max-concurrency", "2", "--queue", "0", NULL };
+                         "--max-concurrency", "2", "--queue", "0",
+                         "--prefork", "0", "--workspace-quota-mb", "5", NULL };
     (void) state;
 
     assert_int_equal(parse(a1, 11, &cfg, err, sizeof(err)), 0);
@@ -64,16 +65,20 @@ test_cli_defaults_and_values(void **state)
     assert_int_equal(cfg.limits.output_bytes, SW_DEFAULT_OUTPUT_BYTES);
     assert_int_equal(cfg.max_concurrency, SW_DEFAULT_CONCURRENCY);
     assert_int_equal(cfg.queue, SW_DEFAULT_QUEUE);
+    assert_int_equal(cfg.prefork, SW_DEFAULT_PREFORK);
+    assert_int_equal(cfg.quota_mb, SW_DEFAULT_QUOTA_MB);
     assert_string_equal(cfg.host, "127.0.0.1");
     assert_int_equal(cfg.port, 8080);
 
-    assert_int_equal(parse(a2, 23, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(parse(a2, 27, &cfg, err, sizeof(err)), 0);
     assert_int_equal(cfg.limits.wall_ms, 5000);
     assert_int_equal(cfg.limits.cpu_ms, 2000);
     assert_int_equal(cfg.limits.memory_mb, 256);
     assert_int_equal(cfg.limits.output_bytes, 4096);
     assert_int_equal(cfg.max_concurrency, 2);
     assert_int_equal(cfg.queue, 0);
+    assert_int_equal(cfg.prefork, 0);
+    assert_int_equal(cfg.quota_mb, 5);
 }
 
 static void
@@ -89,7 +94,14 @@ test_cli_rejects(void **state)
     char       *bad_listen[] = { "w", "--toolset", "/t", "--listen",
                                  "localhost", NULL };
     char       *noval[] = { "w", REQ, "--wall-ms", NULL };
+    char       *bad_prefork[] = { "w", REQ, "--prefork", "17", NULL };
+    char       *bad_quota[] = { "w", REQ, "--workspace-quota-mb", "0", NULL };
     (void) state;
+
+    assert_int_equal(parse(bad_prefork, 13, &cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "--prefork"));
+    assert_int_equal(parse(bad_quota, 13, &cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "--workspace-quota-mb"));
 
     assert_int_equal(parse(bad_wall, 13, &cfg, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "--wall-ms"));

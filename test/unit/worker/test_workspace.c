@@ -108,6 +108,71 @@ test_ensure_creates_0700_and_refuses_symlink(void **state)
     rmdir(root);
 }
 
+static void
+write_file(const char *dir, const char *name, size_t size)
+{
+    char  path[512];
+    char  buf[4096];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    memset(buf, 'x', sizeof(buf));
+    while (size > 0) {
+        size_t n = size < sizeof(buf) ? size : sizeof(buf);
+        assert_int_equal(fwrite(buf, 1, n, f), n);
+        size -= n;
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_usage_counts_blocks_and_stops_at_limits(void **state)
+{
+    char                root[] = "/tmp/sw-du-XXXXXX";
+    char                sub[600], deep[700], link[700];
+    unsigned long long  bytes = 1;
+    (void) state;
+
+    assert_non_null(mkdtemp(root));
+    /* empty: the directory itself does not count */
+    assert_int_equal(sw_workspace_usage(root, 10, 4, &bytes), 0);
+    assert_true(bytes == 0);
+
+    write_file(root, "a", 100000);
+    snprintf(sub, sizeof(sub), "%s/sub", root);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_file(sub, "b", 300000);
+    /* a symlink counts as itself, never as what it points to */
+    snprintf(link, sizeof(link), "%s/to-etc", root);
+    assert_int_equal(symlink("/usr", link), 0);
+    assert_int_equal(sw_workspace_usage(root, 10, 4, &bytes), 0);
+    assert_true(bytes >= 400000 && bytes < 400000 + 64 * 1024);
+
+    /* more entries than allowed */
+    assert_int_equal(sw_workspace_usage(root, 3, 4, &bytes), -1);
+    assert_int_equal(errno, E2BIG);
+    /* deeper than allowed */
+    snprintf(deep, sizeof(deep), "%s/d", sub);
+    assert_int_equal(mkdir(deep, 0700), 0);
+    assert_int_equal(sw_workspace_usage(root, 10, 1, &bytes), -1);
+    assert_int_equal(errno, E2BIG);
+    assert_int_equal(sw_workspace_usage(root, 10, 2, &bytes), 0);
+
+    /* not a directory, or a symlink to one: refused */
+    assert_int_equal(sw_workspace_usage(link, 10, 4, &bytes), -1);
+
+    rmdir(deep);
+    snprintf(deep, sizeof(deep), "%s/b", sub);
+    unlink(deep);
+    rmdir(sub);
+    unlink(link);
+    snprintf(deep, sizeof(deep), "%s/a", root);
+    unlink(deep);
+    assert_int_equal(rmdir(root), 0);
+}
+
 int
 main(void)
 {
@@ -116,6 +181,7 @@ main(void)
         cmocka_unit_test(test_known_value_and_distinct),
         cmocka_unit_test(test_small_buffer),
         cmocka_unit_test(test_ensure_creates_0700_and_refuses_symlink),
+        cmocka_unit_test(test_usage_counts_blocks_and_stops_at_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
