@@ -291,7 +291,6 @@ sw_http_start(sw_http_t *h, int listen_fd)
         MHD_OPTION_EXTERNAL_LOGGER, sw_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) SW_MAX_CONNECTIONS,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t) SW_HTTP_THREAD_STACK_BYTES,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) SW_HTTP_CONN_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, sw_completed, NULL,
         MHD_OPTION_END);

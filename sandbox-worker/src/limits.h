@@ -77,10 +77,10 @@
  * Simultaneous HTTP connections (one thread each).  A gateway under load
  * opens one upstream connection per request in flight; a connection past
  * this limit is closed unanswered (the client sees 502), so it is set well
- * above a busy nginx's, and each thread's stack is kept small.
+ * above a busy nginx's.  Threads keep the default stack: jansson parses
+ * nested JSON recursively.
  */
 #define SW_MAX_CONNECTIONS          4096
-#define SW_HTTP_THREAD_STACK_BYTES  (256 * 1024)
 
 /* Idle HTTP connection timeout, seconds. */
 #define SW_HTTP_CONN_TIMEOUT_S      120

@@ -174,7 +174,8 @@ def test_sandbox_worker_killed_during_load(stack, keys, figures):
         assert r.ctype == "application/json" and r.rpc_id is not None, r
     lr = long_result[0]
     assert lr.status in (502, 503, 504) and lr.code == -32004 and lr.rpc_id == 4242, lr
-    before = between(results, 0, t_kill)
+    # answered before the kill (one still in flight at the kill may fail)
+    before = [r for r in between(results, 0, t_kill) if r.start + r.elapsed < t_kill]
     after = between(results, t_ready + recovery + 0.5, float("inf"))
     assert before and all(r.ok for r in before), histogram(before)
     assert after and all(r.ok for r in after), histogram(after)

@@ -176,8 +176,11 @@ def test_run_skill_has_exactly_execute_codes_confinement(stack, keys):
         res, outcome = tool(url, key, "run_skill", {"name": name})
         assert res["isError"] and outcome == "error", (name, text(res))
         assert "PermissionError" in text(res), (name, text(res))
+    # idle, not spinning: a spin can meet the CPU limit first (also lowered
+    # by timeout), and this is about the wall-clock limit
     tool(url, key, "skills", {"function": "save_skill", "name": "spin", "overwrite": True,
-                              "code": "def main():\n    while True:\n        pass\n",
+                              "code": "import time\ndef main():\n    while True:\n"
+                                      "        time.sleep(0.05)\n",
                               "description": "probe"})
     started = time.monotonic()
     res, outcome = tool(url, key, "run_skill", {"name": "spin", "timeout": 1})
