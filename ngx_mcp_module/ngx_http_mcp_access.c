@@ -940,12 +940,8 @@ ngx_http_mcp_judge_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     if (rpc->tool == NULL
-        || (mlcf->tool_rules
-            && ngx_http_mcp_tool_allowed(mlcf->tool_rules->elts,
-                                         mlcf->tool_rules->nelts,
-                                         (const u_char *) rpc->tool,
-                                         ngx_strlen(rpc->tool),
-                                         &ctx->caller_roles)))
+        || ngx_http_mcp_may_call(mlcf, ctx, (const u_char *) rpc->tool,
+                                 ngx_strlen(rpc->tool)))
     {
         return NGX_OK;
     }
@@ -960,6 +956,19 @@ ngx_http_mcp_judge_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     verdict->code = NGX_HTTP_MCP_RPC_INVALID_PARAMS;
 
     return NGX_OK;
+}
+
+
+/* the endpoint's mcp_tool rules let this caller call the tool (none: no) */
+
+ngx_uint_t
+ngx_http_mcp_may_call(ngx_http_mcp_loc_conf_t *mlcf, ngx_http_mcp_ctx_t *ctx,
+    const u_char *tool, size_t len)
+{
+    return mlcf->tool_rules
+           && ngx_http_mcp_tool_allowed(mlcf->tool_rules->elts,
+                                        mlcf->tool_rules->nelts, tool, len,
+                                        &ctx->caller_roles);
 }
 
 

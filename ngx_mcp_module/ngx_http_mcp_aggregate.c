@@ -88,8 +88,7 @@ static ngx_int_t ngx_http_mcp_agg_result(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, json_t *result);
 static ngx_int_t ngx_http_mcp_agg_accepted(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
-static ngx_int_t ngx_http_mcp_agg_push_header(ngx_http_request_t *r,
-    ngx_list_t *headers, char *name, char *value);
+static ngx_int_t ngx_http_mcp_agg_push_headers(ngx_list_t *headers);
 static ngx_int_t ngx_http_mcp_agg_toolset(ngx_conf_t *cf,
     ngx_http_mcp_loc_conf_t *agg, ngx_str_t *name,
     ngx_http_mcp_toolset_t *set);
@@ -485,13 +484,7 @@ ngx_http_mcp_agg_subrequest(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
     if (ngx_list_init(headers, r->pool, 12, sizeof(ngx_table_elt_t))
         != NGX_OK
-        || ngx_http_mcp_agg_push_header(r, headers, "Content-Type",
-                                        "application/json") != NGX_OK
-        || ngx_http_mcp_agg_push_header(r, headers, "Accept",
-                                        "application/json, "
-                                        "text/event-stream") != NGX_OK
-        || ngx_http_mcp_agg_push_header(r, headers, "MCP-Protocol-Version",
-                                        NGX_HTTP_MCP_AGG_VERSION) != NGX_OK)
+        || ngx_http_mcp_agg_push_headers(headers) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -723,10 +716,9 @@ static json_t *
 ngx_http_mcp_agg_tools(ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part,
     ngx_uint_t prefixed, json_t *seen)
 {
-    json_t                   *result, *tools, *kept, *tool;
-    size_t                    i;
-    const char               *name;
-    ngx_http_mcp_loc_conf_t  *conf;
+    json_t      *result, *tools, *kept, *tool;
+    size_t       i;
+    const char  *name;
 
     result = ngx_http_mcp_agg_result_of(part);
     tools = json_object_get(result, "tools");
@@ -737,17 +729,17 @@ ngx_http_mcp_agg_tools(ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part,
     }
 
     kept = json_array();
-    conf = part->toolset->conf;
+    if (kept == NULL) {
+        json_decref(result);
+        return NULL;
+    }
 
     json_array_foreach(tools, i, tool) {
         name = json_string_value(json_object_get(tool, "name"));
 
-        if (name == NULL || conf->tool_rules == NULL
-            || !ngx_http_mcp_tool_allowed(conf->tool_rules->elts,
-                                          conf->tool_rules->nelts,
-                                          (const u_char *) name,
-                                          ngx_strlen(name),
-                                          &ctx->caller_roles))
+        if (name == NULL
+            || !ngx_http_mcp_may_call(part->toolset->conf, ctx,
+                                      (const u_char *) name, ngx_strlen(name)))
         {
             continue;
         }
@@ -924,11 +916,8 @@ ngx_http_mcp_agg_owner(ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf,
          * The tool set's rules decide here, so that a refusal names the
          * tool as it was called; without prefixes they also pick the owner.
          */
-        if (ts[i].conf->tool_rules == NULL
-            || !ngx_http_mcp_tool_allowed(ts[i].conf->tool_rules->elts,
-                                          ts[i].conf->tool_rules->nelts,
-                                          own_name->data, own_name->len,
-                                          &ctx->caller_roles))
+        if (!ngx_http_mcp_may_call(ts[i].conf, ctx, own_name->data,
+                                   own_name->len))
         {
             continue;
         }
@@ -1070,34 +1059,38 @@ ngx_http_mcp_agg_accepted(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
 }
 
 
+/* what a session-era client sends with tools/list: made once, not per call */
+
 static ngx_int_t
-ngx_http_mcp_agg_push_header(ngx_http_request_t *r, ngx_list_t *headers,
-    char *name, char *value)
+ngx_http_mcp_agg_push_headers(ngx_list_t *headers)
 {
-    size_t            len;
-    ngx_table_elt_t  *h;
+    ngx_uint_t         i;
+    ngx_table_elt_t   *h;
 
-    h = ngx_list_push(headers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    static ngx_table_elt_t  fixed[] = {
+        { 0, ngx_string("Content-Type"), ngx_string("application/json"),
+          (u_char *) "content-type" },
+        { 0, ngx_string("Accept"),
+          ngx_string("application/json, text/event-stream"),
+          (u_char *) "accept" },
+        { 0, ngx_string("MCP-Protocol-Version"),
+          ngx_string(NGX_HTTP_MCP_AGG_VERSION),
+          (u_char *) "mcp-protocol-version" }
+    };
+
+    for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (fixed[i].hash == 0) {
+            fixed[i].hash = ngx_hash_key(fixed[i].lowcase_key,
+                                         fixed[i].key.len);
+        }
+
+        h = ngx_list_push(headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = fixed[i];
     }
-
-    len = ngx_strlen(name);
-
-    h->key.data = (u_char *) name;
-    h->key.len = len;
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
-
-    h->lowcase_key = ngx_pnalloc(r->pool, len);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
 
     return NGX_OK;
 }

@@ -240,6 +240,8 @@ ngx_int_t ngx_http_mcp_send_json(ngx_http_request_t *r,
 ngx_buf_t *ngx_http_mcp_error_buf(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, int code, const char *message);
 ngx_int_t ngx_http_mcp_request_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_uint_t ngx_http_mcp_may_call(ngx_http_mcp_loc_conf_t *mlcf,
+    ngx_http_mcp_ctx_t *ctx, const u_char *tool, size_t len);
 const char *ngx_http_mcp_unknown_tool(ngx_http_request_t *r,
     const char *tool);
 ngx_int_t ngx_http_mcp_judge_message(ngx_http_request_t *r,
