@@ -576,10 +576,12 @@ ngx_http_mcp_cached_identity(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 {
     ctx->cached = 1;
 
+    /* said as it was the first time the token or key was refused */
     if (cached->refused) {
         return ngx_http_mcp_deny_auth(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                       (const char *) cached->reason.data,
-                                      "invalid credentials");
+                                      ctx->jwt.len ? "invalid token"
+                                                   : "invalid credentials");
     }
 
     ctx->user = cached->user;

@@ -11,6 +11,7 @@ Options (pytest):
 
 import os
 import sys
+import threading
 
 import pytest
 
@@ -75,6 +76,29 @@ def keys(stack):
 def token(stack):
     """A JWT for the log-analysis endpoint (verified once, then cached)."""
     return stack.token("demo-analyst", stack.secrets["DEMO_ANALYST_PASSWORD"])
+
+
+@pytest.fixture
+def refreshed_token(stack):
+    """The current JWT as a function: a thread fetches a new one every
+    minute, well inside the IdP's 300 s lifetime, so a soak of any length
+    never sends an expired token (each new one is verified once)."""
+    fetch = lambda: stack.token("demo-analyst", stack.secrets["DEMO_ANALYST_PASSWORD"])
+    current = [fetch()]
+    stop = threading.Event()
+
+    def refresh():
+        while not stop.wait(60):
+            try:
+                current[0] = fetch()
+            except OSError:
+                pass            # the IdP may be down in a scenario; keep the old one
+
+    thread = threading.Thread(target=refresh, daemon=True)
+    thread.start()
+    yield lambda: current[0]
+    stop.set()
+    thread.join(timeout=10)
 
 
 @pytest.fixture(autouse=True)

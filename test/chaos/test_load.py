@@ -16,10 +16,12 @@ GW = "/mcp/log-analysis"
 def mixed(stack, keys, token, exec_every=50):
     """A mix of what clients send: allowed calls (API key, JWT, aggregate),
     code execution, refusals (no credentials, unknown key, tool not
-    allowed) and a malformed body.  Every JSON body has a unique id."""
+    allowed) and a malformed body.  Every JSON body has a unique id.
+    token is a JWT, or a function giving the current one (a long run
+    outlives a token, and a client refreshes it as real ones do)."""
     key, viewer = bearer(keys["analyst"]), bearer(keys["viewer"])
     unknown = bearer("mcp_" + "0" * 16 + "_" + "1" * 64)
-    jwt = bearer(token)
+    jwt = None if callable(token) else bearer(token)
     kinds = [
         ("ping/key", GW, "ping", None, key),
         ("tools/list/key", GW, "tools/list", None, key),
@@ -40,6 +42,8 @@ def mixed(stack, keys, token, exec_every=50):
                 "tools/call", rpc_id, {"name": "execute_code",
                                        "arguments": {"code": f"print({rpc_id})"}}), key
         tag, path, method, params, h = kinds[(seq + t) % len(kinds)]
+        if h is None:
+            h = bearer(token())
         if method is None:
             return tag, path, b'{"jsonrpc": "2.0", "id": ' + str(rpc_id).encode() + b', "me', h
         return tag, path, rpc_body(method, rpc_id, params), h
@@ -128,11 +132,11 @@ def growth_check(samples, warmup_s):
 
 
 @pytest.mark.soak
-def test_soak_steady_rate_no_memory_growth(stack, keys, token, figures, opts):
+def test_soak_steady_rate_no_memory_growth(stack, keys, refreshed_token, figures, opts):
     seconds = opts["soak_seconds"]
     rate = float(os.environ.get("CHAOS_SOAK_RATE", "200"))
     warmup = max(10.0, seconds * 0.15)
-    load = Load(stack.ports["gateway"], mixed(stack, keys, token, exec_every=100),
+    load = Load(stack.ports["gateway"], mixed(stack, keys, refreshed_token, exec_every=100),
                 threads=8, rate=rate, timeout=30)
     with Sampler(lambda: {g: p for g, p in stack_processes(stack).items()
                           if g != "sandbox pool"}, interval=2.0) as sampler:

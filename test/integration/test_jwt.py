@@ -148,6 +148,22 @@ def test_expired_refused(stack):
     assert_invalid_token(ping(stack, rs256(stack, claims(stack, exp=int(time.time()) - 120))))
 
 
+def test_refusal_from_the_cache_reads_as_the_first(stack):
+    """A refused token is cached briefly; the second answer comes from the
+    cache and still says what the first said, with the same reason."""
+    token = rs256(stack, claims(stack, exp=int(time.time()) - 60))
+    assert_invalid_token(ping(stack, token, rpc_id=71), rpc_id=71)
+    assert_invalid_token(ping(stack, token, rpc_id=72), rpc_id=72)
+
+    def records():
+        with open(stack.path("logs", "audit.log")) as f:
+            return [json.loads(line) for line in f
+                    if '"rpc_id":"71"' in line or '"rpc_id":"72"' in line]
+
+    assert eventually(lambda: len(records()) == 2, 5)
+    assert [r["reason"] for r in records()] == ["expired", "expired"]
+
+
 def test_not_yet_valid_refused(stack):
     assert_invalid_token(ping(stack, rs256(stack, claims(stack, nbf=int(time.time()) + 300))))
 
