@@ -165,6 +165,9 @@ sw_py_init(sw_zygote_t *z, const sw_config_t *cfg)
     if (PyRun_SimpleString("import gc; gc.collect(); gc.freeze()") != 0) {
         goto fail;
     }
+    /* free heap pages back to the kernel: fewer pages for each fork to
+     * map and each exit to unmap */
+    (void) malloc_trim(0);
     return 0;
 
 fail:
