@@ -9,7 +9,8 @@
  * caller's roles open: one in-memory background subrequest per tool set,
  * all in flight at once, each filtered by that tool set's own rules; what
  * has not answered by mcp_aggregate_timeout is left out (a partial list,
- * said in $mcp_toolsets).  A tools/call is routed by its tool name's
+ * said in $mcp_toolsets).  A tool set that pages its list (nextCursor) is
+ * asked for the next page until it has none, up to a limit.  A tools/call is routed by its tool name's
  * prefix: the body (and Mcp-Name) get the tool set's own name back and the
  * request is redirected to the tool set's location, whose roles, tool
  * rules, limits and audit record apply unchanged; the identity the
@@ -26,6 +27,9 @@
 #define NGX_HTTP_MCP_LIST_TOOLSETS   "list_toolsets"
 #define NGX_HTTP_MCP_LOAD_TOOLSET    "load_toolset"
 
+/* pages of one tool set's tools/list followed, at most */
+#define NGX_HTTP_MCP_AGG_MAX_PAGES   32
+
 
 typedef struct ngx_http_mcp_agg_s  ngx_http_mcp_agg_t;
 
@@ -34,7 +38,9 @@ typedef struct ngx_http_mcp_agg_s  ngx_http_mcp_agg_t;
 typedef struct {
     ngx_http_mcp_agg_t        *agg;
     ngx_http_mcp_toolset_t    *toolset;
-    ngx_str_t                  body;
+    ngx_http_request_t        *sr;        /* asking for the latest page */
+    json_t                    *tools;     /* of the pages read so far */
+    ngx_uint_t                 pages;
     unsigned                   done:1;
     unsigned                   failed:1;
     unsigned                   sse:1;
@@ -66,7 +72,9 @@ static ngx_int_t ngx_http_mcp_agg_fetch(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf,
     ngx_http_mcp_toolset_t **sets, ngx_uint_t n, ngx_uint_t load);
 static ngx_int_t ngx_http_mcp_agg_subrequest(ngx_http_request_t *r,
-    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part);
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part, json_t *cursor);
+static ngx_int_t ngx_http_mcp_agg_page(ngx_http_request_t *sr,
+    ngx_http_mcp_agg_part_t *part);
 static ngx_int_t ngx_http_mcp_agg_fetched(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_mcp_agg_wake(ngx_event_t *ev);
@@ -74,7 +82,8 @@ static void ngx_http_mcp_agg_cleanup(void *data);
 static json_t *ngx_http_mcp_agg_tools(ngx_http_mcp_ctx_t *ctx,
     ngx_http_mcp_agg_part_t *part, ngx_uint_t prefixed, json_t *seen);
 static void ngx_http_mcp_agg_rename(json_t *tool, ngx_str_t *prefix);
-static json_t *ngx_http_mcp_agg_result_of(ngx_http_mcp_agg_part_t *part);
+static json_t *ngx_http_mcp_agg_result_of(u_char *body, size_t len,
+    ngx_uint_t sse);
 static ngx_int_t ngx_http_mcp_agg_route(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
 static ngx_http_mcp_toolset_t *ngx_http_mcp_agg_owner(
@@ -408,7 +417,9 @@ ngx_http_mcp_agg_fetch(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     for (i = 0; i < agg->nparts; i++) {
         agg->parts[i].agg = agg;
 
-        if (ngx_http_mcp_agg_subrequest(r, ctx, &agg->parts[i]) != NGX_OK) {
+        if (ngx_http_mcp_agg_subrequest(r, ctx, &agg->parts[i], NULL)
+            != NGX_OK)
+        {
             agg->parts[i].done = 1;
             agg->parts[i].failed = 1;
             continue;
@@ -429,15 +440,17 @@ ngx_http_mcp_agg_fetch(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 
 
 /*
- * A POST of tools/list to the tool set's location, as a session-era
- * client would send it, with the identity signed for that tool set; in
- * the background, so a slow tool set never holds the answer back.
+ * A POST of tools/list (from cursor on, when not NULL) to the tool set's
+ * location, as a session-era client would send it, with the identity
+ * signed for that tool set; in the background, so a slow tool set never
+ * holds the answer back.
  */
 
 static ngx_int_t
 ngx_http_mcp_agg_subrequest(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
-    ngx_http_mcp_agg_part_t *part)
+    ngx_http_mcp_agg_part_t *part, json_t *cursor)
 {
+    char                        *text;
     ngx_buf_t                   *b;
     ngx_list_t                  *headers;
     ngx_chain_t                 *cl;
@@ -464,8 +477,33 @@ ngx_http_mcp_agg_subrequest(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    b->pos = (u_char *) NGX_HTTP_MCP_AGG_LIST_BODY;
-    b->last = b->pos + sizeof(NGX_HTTP_MCP_AGG_LIST_BODY) - 1;
+    part->sr = sr;
+
+    if (cursor == NULL) {
+        b->pos = (u_char *) NGX_HTTP_MCP_AGG_LIST_BODY;
+        b->last = b->pos + sizeof(NGX_HTTP_MCP_AGG_LIST_BODY) - 1;
+
+    } else {
+        text = json_dumps(cursor, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = ngx_pnalloc(r->pool, ngx_strlen(text)
+                                      + sizeof(NGX_HTTP_MCP_AGG_LIST_BODY)
+                                      + sizeof(",\"params\":{\"cursor\":}"));
+        if (b->pos == NULL) {
+            free(text);
+            return NGX_ERROR;
+        }
+
+        /* the first body, its closing brace replaced by the params */
+        b->last = ngx_cpymem(b->pos, NGX_HTTP_MCP_AGG_LIST_BODY,
+                             sizeof(NGX_HTTP_MCP_AGG_LIST_BODY) - 2);
+        b->last = ngx_sprintf(b->last, ",\"params\":{\"cursor\":%s}}", text);
+        free(text);
+    }
+
     b->memory = 1;
     b->last_buf = 1;
 
@@ -505,7 +543,8 @@ ngx_http_mcp_agg_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     agg = part->agg;
 
-    if (part->done) {
+    /* once per page: a subrequest may be finalised more than once */
+    if (part->done || sr != part->sr) {
         return rc;
     }
 
@@ -520,14 +559,9 @@ ngx_http_mcp_agg_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                       "with status %ui", &part->toolset->name,
                       sr->headers_out.status);
 
-    } else {
-        part->body.data = b->pos;
-        part->body.len = b->last - b->pos;
-        part->sse = sr->headers_out.content_type.len
-                        >= sizeof("text/event-stream") - 1
-                    && ngx_strncasecmp(sr->headers_out.content_type.data,
-                                       (u_char *) "text/event-stream",
-                                       sizeof("text/event-stream") - 1) == 0;
+    } else if (ngx_http_mcp_agg_page(sr, part) == NGX_AGAIN) {
+        part->done = 0;
+        return rc;          /* the next page is on its way */
     }
 
     if (--agg->pending == 0 && !agg->answered) {
@@ -540,6 +574,69 @@ ngx_http_mcp_agg_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     }
 
     return rc;
+}
+
+
+/*
+ * Adds a page of a tool set's tools/list to its part; NGX_AGAIN when the
+ * page names a next one and that is asked for, else the part is complete
+ * (or failed: unreadable, or more pages than NGX_HTTP_MCP_AGG_MAX_PAGES).
+ */
+
+static ngx_int_t
+ngx_http_mcp_agg_page(ngx_http_request_t *sr, ngx_http_mcp_agg_part_t *part)
+{
+    json_t              *result, *tools, *cursor;
+    ngx_uint_t           sse;
+    ngx_http_request_t  *r;
+    ngx_http_mcp_ctx_t  *ctx;
+
+    sse = sr->headers_out.content_type.len >= sizeof("text/event-stream") - 1
+          && ngx_strncasecmp(sr->headers_out.content_type.data,
+                             (u_char *) "text/event-stream",
+                             sizeof("text/event-stream") - 1) == 0;
+
+    result = ngx_http_mcp_agg_result_of(sr->out->buf->pos,
+                                        sr->out->buf->last - sr->out->buf->pos,
+                                        sse);
+    tools = json_object_get(result, "tools");
+
+    if (!json_is_array(tools)
+        || (part->tools == NULL && (part->tools = json_array()) == NULL)
+        || json_array_extend(part->tools, tools) != 0)
+    {
+        json_decref(result);
+        part->failed = 1;
+        return NGX_OK;
+    }
+
+    part->pages++;
+    cursor = json_object_get(result, "nextCursor");
+
+    if (!json_is_string(cursor) || part->agg->answered) {
+        json_decref(result);
+        return NGX_OK;
+    }
+
+    r = part->agg->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mcp_module);
+
+    if (part->pages >= NGX_HTTP_MCP_AGG_MAX_PAGES
+        || ctx == NULL
+        || ngx_http_mcp_agg_subrequest(r, ctx, part, cursor) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "mcp aggregate: tool set \"%V\": next page of "
+                      "tools/list not fetched (page %ui)",
+                      &part->toolset->name, part->pages + 1);
+        json_decref(result);
+        part->failed = 1;
+        return NGX_OK;
+    }
+
+    json_decref(result);
+
+    return NGX_AGAIN;
 }
 
 
@@ -574,7 +671,14 @@ ngx_http_mcp_agg_cleanup(void *data)
 {
     ngx_http_mcp_agg_t  *agg = data;
 
+    ngx_uint_t  i;
+
     agg->answered = 1;
+
+    for (i = 0; i < agg->nparts; i++) {
+        json_decref(agg->parts[i].tools);
+        agg->parts[i].tools = NULL;
+    }
 
     if (agg->deadline.timer_set) {
         ngx_del_timer(&agg->deadline);
@@ -716,21 +820,18 @@ static json_t *
 ngx_http_mcp_agg_tools(ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part,
     ngx_uint_t prefixed, json_t *seen)
 {
-    json_t      *result, *tools, *kept, *tool;
+    json_t      *tools, *kept, *tool;
     size_t       i;
     const char  *name;
 
-    result = ngx_http_mcp_agg_result_of(part);
-    tools = json_object_get(result, "tools");
+    tools = part->tools;
 
     if (!json_is_array(tools)) {
-        json_decref(result);
         return NULL;
     }
 
     kept = json_array();
     if (kept == NULL) {
-        json_decref(result);
         return NULL;
     }
 
@@ -756,8 +857,6 @@ ngx_http_mcp_agg_tools(ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part,
         json_object_set_new(seen, name, json_true());
         json_array_append(kept, tool);
     }
-
-    json_decref(result);
 
     return kept;
 }
@@ -797,21 +896,21 @@ ngx_http_mcp_agg_rename(json_t *tool, ngx_str_t *prefix)
 /* the "result" of a tool set's answer, as JSON or in an SSE data line */
 
 static json_t *
-ngx_http_mcp_agg_result_of(ngx_http_mcp_agg_part_t *part)
+ngx_http_mcp_agg_result_of(u_char *body, size_t len, ngx_uint_t sse)
 {
     json_t  *message, *result;
     u_char  *p, *last, *line, *eol;
 
-    if (!part->sse) {
-        message = json_loadb((const char *) part->body.data, part->body.len,
+    if (!sse) {
+        message = json_loadb((const char *) body, len,
                              JSON_REJECT_DUPLICATES, NULL);
         result = json_incref(json_object_get(message, "result"));
         json_decref(message);
         return result;
     }
 
-    p = part->body.data;
-    last = p + part->body.len;
+    p = body;
+    last = p + len;
 
     for (line = p; line < last; line = eol + 1) {
         eol = ngx_strlchr(line, last, '\n');

@@ -18,17 +18,39 @@ from stack import Stack, free_port
 from test_config import nginx_t, REDIS, SECRET
 
 
+# /paged lists its tools in three pages; the second cursor needs escaping
+PAGES = {None: (["open_a", "secret_x"], "c2"),
+         "c2": (["open_b"], 'c3 "quoted" \\ end'),
+         'c3 "quoted" \\ end': (["open_c", "secret_y"], None)}
+
+
+def tool(name):
+    return {"name": name, "inputSchema": {"type": "object"}}
+
+
 class SlowToolSet(http.server.BaseHTTPRequestHandler):
     """A tool set whose tools/list takes 5 s on /slow (at once on /fast);
-    its tools answer at once."""
+    its tools answer at once.  /paged pages its list (PAGES), /endless
+    always names a next page; the cursors asked for are kept in cursors."""
+
+    cursors = []
 
     def do_POST(self):
         message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if message.get("method") == "tools/list":
+        if message.get("method") == "tools/list" and self.path in ("/paged", "/endless"):
+            cursor = (message.get("params") or {}).get("cursor")
+            SlowToolSet.cursors.append((self.path, cursor))
+            if self.path == "/paged":
+                names, following = PAGES[cursor]
+            else:
+                names, following = [f"open_{len(SlowToolSet.cursors)}"], "more"
+            result = {"tools": [tool(n) for n in names]}
+            if following:
+                result["nextCursor"] = following
+        elif message.get("method") == "tools/list":
             if self.path == "/slow":
                 time.sleep(5)
-            result = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}},
-                                {"name": "execute_code", "inputSchema": {"type": "object"}}]}
+            result = {"tools": [tool("echo"), tool("execute_code")]}
         else:
             result = {"content": [{"type": "text", "text": "echo from slow"}],
                       "isError": False}
@@ -101,6 +123,30 @@ def agg():
             {aggregate}
             mcp_aggregate log-analysis data-science;
             mcp_aggregate_discovery on;
+        }}
+        location = /t/paged {{
+            mcp_endpoint paged;
+            mcp_identity_secret_file {state}/identity.secret;
+            mcp_allow_roles mcp-log-analyst;
+            mcp_tool open_* mcp-log-analyst;
+            proxy_pass http://127.0.0.1:{slow_port}/paged;
+        }}
+        location = /t/endless {{
+            mcp_endpoint endless;
+            mcp_identity_secret_file {state}/identity.secret;
+            mcp_allow_roles mcp-log-analyst;
+            mcp_tool open_* mcp-log-analyst;
+            proxy_pass http://127.0.0.1:{slow_port}/endless;
+        }}
+        location = /t/agg-paged {{
+            mcp_endpoint agg-paged;
+            {aggregate}
+            mcp_aggregate paged;
+        }}
+        location = /t/agg-endless {{
+            mcp_endpoint agg-endless;
+            {aggregate}
+            mcp_aggregate paged endless;
         }}
         location = /t/unprefixed {{
             mcp_endpoint unprefixed;
@@ -208,6 +254,31 @@ def test_slow_and_down_tool_sets_leave_a_partial_list_in_time(agg):
     # a slow list does not make the tool set's calls slow
     r = call(url(agg, "/t/agg-slow"), agg.agg_keys["analyst"], "slow__echo", {})
     assert "echo from slow" in r.body.decode()
+
+
+def test_a_paged_tool_set_is_read_to_its_last_page(agg):
+    SlowToolSet.cursors.clear()
+    r = rpc(url(agg, "/t/agg-paged"), agg.agg_keys["analyst"], "tools/list", i="pg1")
+    # every page, each filtered by the tool set's rules, and no cursor for
+    # the caller: the aggregate's list is whole
+    assert tool_names(r) == ["paged__open_a", "paged__open_b", "paged__open_c"]
+    assert "nextCursor" not in r.json()["result"]
+    assert SlowToolSet.cursors == [("/paged", c) for c in PAGES]
+    record = record_for(agg, lambda x: x["rpc_id"] == '"pg1"')
+    assert record["toolsets"] == "paged:ok" and record["reason"] == "ok"
+    r = call(url(agg, "/t/agg-paged"), agg.agg_keys["analyst"], "paged__open_c", {})
+    assert "echo from slow" in r.body.decode()
+
+
+def test_a_tool_set_that_never_stops_paging_is_left_out(agg):
+    SlowToolSet.cursors.clear()
+    r = rpc(url(agg, "/t/agg-endless"), agg.agg_keys["analyst"], "tools/list", i="pg2")
+    assert tool_names(r) == ["paged__open_a", "paged__open_b", "paged__open_c"]
+    endless = [c for c in SlowToolSet.cursors if c[0] == "/endless"]
+    assert len(endless) == 32                 # NGX_HTTP_MCP_AGG_MAX_PAGES
+    record = record_for(agg, lambda x: x["rpc_id"] == '"pg2"')
+    assert record["toolsets"] == "paged:ok endless:error"
+    assert record["reason"] == "partial"
 
 
 def test_without_prefixes_calls_are_routed_by_the_tool_sets_rules(agg):
