@@ -10,6 +10,8 @@ All cases run in one nginx, in one run, against the same trivial upstream
   (c) JWT, verified token in the shared cache
   (d) JWT verified on every request: a second nginx without
       mcp_auth_cache (the cost of a token's first verification)
+  (h) API key looked up in Redis on every request: the same second nginx
+      (no cache, so every request is a Redis miss)
   (e) as (b), plus the JSON audit record (buffered access_log)
 
   and the same bare proxy_pass sent exactly what (b)-(e) are sent, so a
@@ -155,7 +157,8 @@ def to_ms(text):
 
 
 def cold_nginx(stack, upstream_port, jwks_path):
-    """A second nginx: same endpoint, keys from a file, no auth cache."""
+    """A second nginx: same endpoint, JWKS from a file, the same Redis,
+    no auth cache."""
     port = free_port()
     state = tempfile.mkdtemp(prefix="ngx-mcp-bench-")
     os.chmod(state, 0o755)
@@ -174,6 +177,9 @@ http {{
     access_log off;
     client_body_temp_path {stack.path('tmp', 'body')};
     proxy_temp_path {stack.path('tmp', 'proxy')};
+    mcp_redis_server 127.0.0.1:{stack.ports['redis']};
+    mcp_redis_user mcp-gateway;
+    mcp_redis_password_file {stack.path('redis-gateway.password')};
     upstream bench_upstream {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{port};
@@ -271,12 +277,15 @@ def main():
                      ("(d) JWT, verified every request", cold_url, jwt_auth, CALL, c),
                      ("(e) API key, cached, audited", origin + "/bench/mcp-audit",
                       key_auth, CALL, c),
+                     ("(h) API key, Redis lookup each request", cold_url, key_auth,
+                      CALL, c),
                      ("(f) tools/list 500, bare, 1 conn", origin + "/bench/bare-list",
                       None, LIST, 1),
                      ("(g) tools/list 500, filtered, 1 conn", origin + "/bench/mcp-list",
                       key_auth, LIST, 1)]
             # each tools/call case, and the bare case sent the same request
-            like = {"(b)": "(a-key)", "(c)": "(a-jwt)", "(d)": "(a-jwt)", "(e)": "(a-log)"}
+            like = {"(b)": "(a-key)", "(c)": "(a-jwt)", "(d)": "(a-jwt)", "(e)": "(a-log)",
+            "(h)": "(a-key)"}
             for _, url, auth, body, conns in cases:     # warm up connections and caches
                 wrk(url, auth, 1, conns, args.threads, body)
             # rounds interleave the cases, so a slow moment of the machine

@@ -41,7 +41,8 @@ BENCHES = [
     ("gateway", "bench/gateway.py", [], ["--seconds", "1", "--rounds", "1"],
      "Gateway overhead",
      "tools/call through bare `proxy_pass` and through the module (cached API key, "
-     "cached JWT, JWT verified every request, audited), and a 500-tool `tools/list` "
+     "cached JWT, JWT verified every request, audited, API key looked up in Redis "
+     "every request), and a 500-tool `tools/list` "
      "bare and filtered; all in one nginx against the same trivial upstream, with wrk."),
     ("sandbox", "bench/sandbox.py", [],
      ["--calls", "60", "--warmup", "10", "--rounds", "3", "--concurrent-calls", "120"],
