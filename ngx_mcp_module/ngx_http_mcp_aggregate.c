@@ -10,11 +10,11 @@
  * all in flight at once, each filtered by that tool set's own rules; what
  * has not answered by mcp_aggregate_timeout is left out (a partial list,
  * said in $mcp_toolsets).  A tool set that pages its list (nextCursor) is
- * asked for the next page until it has none, up to a limit.  A tools/call is routed by its tool name's
- * prefix: the body (and Mcp-Name) get the tool set's own name back and the
- * request is redirected to the tool set's location, whose roles, tool
- * rules, limits and audit record apply unchanged; the identity the
- * aggregate verified travels with it.
+ * asked for each next page, up to a limit.  A tools/call is routed by its
+ * tool name's prefix: the body (and Mcp-Name) get the tool set's own name
+ * back and the request is redirected to the tool set's location, whose
+ * roles, tool rules, limits and audit record apply unchanged; the identity
+ * the aggregate verified travels with it.
  */
 
 
@@ -43,7 +43,6 @@ typedef struct {
     ngx_uint_t                 pages;
     unsigned                   done:1;
     unsigned                   failed:1;
-    unsigned                   sse:1;
 } ngx_http_mcp_agg_part_t;
 
 

@@ -514,10 +514,14 @@ sw_mcp_handle(sw_mcp_t *mcp, const char *body, size_t len, const char *user,
         return;
     }
     id = json_object_get(msg, "id");
+    /* MCP: a string or an integer (a fraction, boolean or object is not
+     * an id this server could answer with) */
     if (id != NULL && !json_is_string(id) && !json_is_integer(id)
         && !json_is_null(id))
     {
-        id = NULL;              /* an id must be a string or a number */
+        sw_reply_error(r, 400, NULL, SW_RPC_INVALID_REQUEST,
+                       "Invalid Request: id must be a string or an integer");
+        goto done;
     }
     method = json_object_get(msg, "method");
     params = json_object_get(msg, "params");

@@ -219,6 +219,16 @@ def test_jsonrpc_errors(worker):
     assert body["error"]["code"] == -32600 and body["id"] == 9
     status, _, body = worker.rpc("x", raw=b"[1,2]")
     assert body["error"]["code"] == -32600
+    # an id that is not a string or an integer: refused before anything
+    # runs (a fuzz finding: the call ran, and its answer had no body)
+    for bad in (11.0, True, {"a": 1}, [1]):
+        status, _, body = worker.rpc("x", raw=json.dumps(
+            {"jsonrpc": "2.0", "id": bad, "method": "tools/call",
+             "params": {"name": "execute_code",
+                        "arguments": {"code": "print(1)"}}}).encode())
+        assert status == 400 and body["id"] is None, (bad, body)
+        assert body["error"]["code"] == -32600
+        assert "id must be a string or an integer" in body["error"]["message"]
     # notifications: 202, empty body
     status, _, body = worker.rpc("x", raw=json.dumps(
         {"jsonrpc": "2.0", "method": "notifications/initialized"}).encode())
