@@ -10,6 +10,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -19,6 +21,20 @@ function env(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run this through demo/stack.py exec`);
   return value;
+}
+
+// kill() returns before every thread of a process has stopped: waits until
+// each one shows state T in /proc, so no request can still be answered
+async function stopped(pid) {
+  const state = (tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  };
+  for (let i = 0; i < 200; i++) {
+    if (readdirSync(`/proc/${pid}/task`).every((tid) => state(tid) === 'T')) return;
+    await sleep(5);
+  }
+  throw new Error(`process ${pid} did not stop`);
 }
 
 async function withClient(key, fn) {
@@ -84,6 +100,7 @@ describe('aggregate endpoint through the official SDK', () => {
       let partial;
       const started = Date.now();
       try {
+        await stopped(pid);
         partial = await names(client);
       } finally {
         process.kill(pid, 'SIGCONT');
