@@ -83,7 +83,9 @@ def refreshed_token(stack):
     """The current JWT as a function: a thread fetches a new one every
     minute, well inside the IdP's 300 s lifetime, so a soak of any length
     never sends an expired token (each new one is verified once)."""
-    fetch = lambda: stack.token("demo-analyst", stack.secrets["DEMO_ANALYST_PASSWORD"])
+    def fetch():
+        return stack.token("demo-analyst", stack.secrets["DEMO_ANALYST_PASSWORD"])
+
     current = [fetch()]
     stop = threading.Event()
 
