@@ -5,6 +5,7 @@
  */
 
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -17,6 +18,9 @@
 
 
 static int ngx_http_mcp_all_hex(const unsigned char *p, size_t n);
+static int ngx_http_mcp_hmac(const ngx_http_mcp_signer_t *signer,
+    const unsigned char *msg, size_t len, unsigned char *out);
+static size_t ngx_http_mcp_memo_slot(const unsigned char *msg, size_t len);
 static void ngx_http_mcp_hex(const unsigned char *in, size_t n,
     unsigned char *out);
 
@@ -45,8 +49,26 @@ ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len)
  * worker process is single-threaded, so one context serves it).
  */
 
+/*
+ * The signed message changes once a second per caller (it carries the
+ * time in seconds), so a busy caller's signature is remembered: a few
+ * recent messages and their signatures, looked up by a hash of the
+ * message and compared whole.  It holds nothing secret.
+ */
+
+#define NGX_HTTP_MCP_SIGN_MEMO       16
+#define NGX_HTTP_MCP_SIGN_MEMO_MSG   192
+
+typedef struct {
+    size_t          len;          /* 0: empty */
+    unsigned char   msg[NGX_HTTP_MCP_SIGN_MEMO_MSG];
+    unsigned char   sig[NGX_HTTP_MCP_SIGNATURE_LEN];
+} ngx_http_mcp_sign_memo_t;
+
+
 struct ngx_http_mcp_signer_s {
-    EVP_MAC_CTX   *ctx;
+    EVP_MAC_CTX               *ctx;
+    ngx_http_mcp_sign_memo_t   memo[NGX_HTTP_MCP_SIGN_MEMO];
 };
 
 
@@ -155,13 +177,14 @@ ngx_http_mcp_signer_free(ngx_http_mcp_signer_t *signer)
 
 
 int
-ngx_http_mcp_identity_sign(const ngx_http_mcp_signer_t *signer,
+ngx_http_mcp_identity_sign(ngx_http_mcp_signer_t *signer,
     const unsigned char *const *fields, const size_t *lens, size_t n,
     unsigned char *out)
 {
-    int             ok;
-    size_t          i, mdlen, len;
-    unsigned char  *msg, *p, md[EVP_MAX_MD_SIZE], buf[1024];
+    int                        rc;
+    size_t                     i, len;
+    unsigned char             *msg, *p, buf[1024];
+    ngx_http_mcp_sign_memo_t  *memo;
 
     /* one update of the whole message: each update is a provider call */
     len = 2;
@@ -185,17 +208,51 @@ ngx_http_mcp_identity_sign(const ngx_http_mcp_signer_t *signer,
         p += lens[i];
     }
 
-    /* a NULL key: the key set at creation is used again */
-    ok = EVP_MAC_init(signer->ctx, NULL, 0, NULL)
-         && EVP_MAC_update(signer->ctx, msg, len)
-         && EVP_MAC_final(signer->ctx, md, &mdlen, sizeof(md))
-         && mdlen == SHA256_DIGEST_LENGTH;
+    if (len > NGX_HTTP_MCP_SIGN_MEMO_MSG) {
+        rc = ngx_http_mcp_hmac(signer, msg, len, out);
 
-    if (msg != buf) {
-        free(msg);
+        if (msg != buf) {
+            free(msg);
+        }
+
+        return rc;
     }
 
-    if (!ok) {
+    memo = &signer->memo[ngx_http_mcp_memo_slot(msg, len)];
+
+    if (memo->len == len && memcmp(memo->msg, msg, len) == 0) {
+        memcpy(out, memo->sig, NGX_HTTP_MCP_SIGNATURE_LEN);
+        return 0;
+    }
+
+    if (ngx_http_mcp_hmac(signer, msg, len, out) != 0) {
+        memo->len = 0;
+        return -1;
+    }
+
+    memo->len = len;
+    memcpy(memo->msg, msg, len);
+    memcpy(memo->sig, out, NGX_HTTP_MCP_SIGNATURE_LEN);
+
+    return 0;
+}
+
+
+/* "v1=" + hex HMAC-SHA256 of msg with the signer's key */
+
+static int
+ngx_http_mcp_hmac(const ngx_http_mcp_signer_t *signer,
+    const unsigned char *msg, size_t len, unsigned char *out)
+{
+    size_t         mdlen;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    /* a NULL key: the key set at creation is used again */
+    if (!EVP_MAC_init(signer->ctx, NULL, 0, NULL)
+        || !EVP_MAC_update(signer->ctx, msg, len)
+        || !EVP_MAC_final(signer->ctx, md, &mdlen, sizeof(md))
+        || mdlen != SHA256_DIGEST_LENGTH)
+    {
         return -1;
     }
 
@@ -203,6 +260,24 @@ ngx_http_mcp_identity_sign(const ngx_http_mcp_signer_t *signer,
     ngx_http_mcp_hex(md, mdlen, out + 3);
 
     return 0;
+}
+
+
+/* FNV-1a: only spreads messages over the memo, the whole is compared */
+
+static size_t
+ngx_http_mcp_memo_slot(const unsigned char *msg, size_t len)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ msg[i]) * 16777619u;
+    }
+
+    return h % NGX_HTTP_MCP_SIGN_MEMO;
 }
 
 

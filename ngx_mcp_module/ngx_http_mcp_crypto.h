@@ -50,7 +50,7 @@ void ngx_http_mcp_signer_free(ngx_http_mcp_signer_t *signer);
  * "v1=" + hex HMAC-SHA256(secret, "v1\n" fields joined by "\n");
  * out holds NGX_HTTP_MCP_SIGNATURE_LEN bytes.  Returns 0 or -1.
  */
-int ngx_http_mcp_identity_sign(const ngx_http_mcp_signer_t *signer,
+int ngx_http_mcp_identity_sign(ngx_http_mcp_signer_t *signer,
     const unsigned char *const *fields, const size_t *lens, size_t n,
     unsigned char *out);
 

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -162,6 +163,59 @@ test_identity_signature(void **state)
 }
 
 
+/*
+ * Signatures are remembered per signer: whatever was remembered, each
+ * message signs as a fresh signer signs it, also when many messages
+ * share the memo's slots.
+ */
+
+static void
+test_identity_signature_memo(void **state)
+{
+    char                    user[64];
+    unsigned char           sig[3][200][NGX_HTTP_MCP_SIGNATURE_LEN];
+    size_t                  i, round, len;
+    const unsigned char    *field;
+    const char             *secret = "0123456789abcdef0123456789abcdef";
+    ngx_http_mcp_signer_t  *busy, *fresh;
+
+    busy = ngx_http_mcp_signer_create((const unsigned char *) secret, 32);
+    assert_non_null(busy);
+
+    field = (const unsigned char *) user;
+
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < 200; i++) {
+            /* round 2 visits them backwards: other neighbours per slot */
+            len = snprintf(user, sizeof(user), "user-%03zu",
+                           round ? 199 - i : i);
+            assert_int_equal(ngx_http_mcp_identity_sign(busy, &field, &len, 1,
+                                 sig[round][round ? 199 - i : i]), 0);
+        }
+    }
+
+    for (i = 0; i < 200; i++) {
+        fresh = ngx_http_mcp_signer_create((const unsigned char *) secret, 32);
+        assert_non_null(fresh);
+
+        len = snprintf(user, sizeof(user), "user-%03zu", i);
+        assert_int_equal(ngx_http_mcp_identity_sign(fresh, &field, &len, 1,
+                                                    sig[2][i]), 0);
+        assert_memory_equal(sig[0][i], sig[2][i], NGX_HTTP_MCP_SIGNATURE_LEN);
+        assert_memory_equal(sig[1][i], sig[2][i], NGX_HTTP_MCP_SIGNATURE_LEN);
+
+        if (i) {
+            assert_memory_not_equal(sig[0][i], sig[0][i - 1],
+                                    NGX_HTTP_MCP_SIGNATURE_LEN);
+        }
+
+        ngx_http_mcp_signer_free(fresh);
+    }
+
+    ngx_http_mcp_signer_free(busy);
+}
+
+
 int
 main(void)
 {
@@ -170,6 +224,7 @@ main(void)
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_equal_ct),
         cmocka_unit_test(test_identity_signature),
+        cmocka_unit_test(test_identity_signature_memo),
     };
 
     return cmocka_run_group_tests_name("module/crypto", tests, NULL, NULL);
