@@ -840,6 +840,10 @@ ngx_http_mcp_jwt_scope(ngx_conf_t *cf, ngx_http_mcp_loc_conf_t *conf)
 static ngx_int_t
 ngx_http_mcp_init_process(ngx_cycle_t *cycle)
 {
+    if (ngx_http_mcp_audit_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_mcp_redis_init_process(cycle);
 }
 

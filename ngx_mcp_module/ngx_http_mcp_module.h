@@ -308,6 +308,7 @@ ngx_int_t ngx_http_mcp_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_mcp_audit.c */
 ngx_int_t ngx_http_mcp_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_mcp_audit_init_process(ngx_cycle_t *cycle);
 void ngx_http_mcp_set_decision(ngx_http_mcp_ctx_t *ctx, const char *decision,
     const char *reason);
 

@@ -3,6 +3,7 @@ real sandbox worker.  Every error path asserts status, JSON-RPC code and id."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -322,6 +323,29 @@ def test_one_valid_audit_record_per_request(stack, keys):
     assert records[""]["status"] == 400
     assert records['"a5"']["exec_outcome"] == "ok"
     assert int(records['"a5"']["exec_wall_ms"]) >= 0
+    ids = [record["request_id"] for record in records.values()]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+
+
+def test_request_ids_are_a_random_half_per_worker_and_its_count(stack, keys):
+    """$mcp_request_id: the first 16 hex digits are drawn once per worker
+    (two workers here), the last 16 count that worker's requests."""
+    audit = stack.path("logs", "audit.log")
+    before = settled_line_count(audit)
+    for n in range(40):
+        post(stack.gateway_url, {"jsonrpc": "2.0", "id": f"rid{n}", "method": "ping"},
+             key=keys["analyst"])
+    settled_line_count(audit)
+    records = [json.loads(line) for line in open(audit, "rb").read().splitlines()[before:]]
+    ids = [r["request_id"] for r in records if r["rpc_id"].startswith('"rid')]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    counts = {}
+    for i in ids:
+        counts.setdefault(i[:16], []).append(int(i[16:], 16))
+    assert 1 <= len(counts) <= 2, counts.keys()
+    for seen in counts.values():
+        assert seen == sorted(seen) and len(set(seen)) == len(seen)
 
 
 # Redis ACL ---------------------------------------------------------------------
