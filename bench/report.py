@@ -35,6 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3"
 DEFAULT_OUT = os.path.join(ROOT, "docs", "performance.md")
 CHAOS_FIGURES = os.path.join(ROOT, "build", "chaos", "figures.json")
+# what follows this line in the report was written by hand (profiles,
+# variance across runs): a new report keeps it
+KEPT = "<!-- Written by hand below this line; make bench keeps it. -->"
 
 BENCHES = [
     # name, script, arguments, quick arguments, title, what it shows
@@ -160,6 +163,17 @@ def chaos_section():
     return out
 
 
+def kept_notes(path):
+    """The hand-written part of the existing report, from KEPT on."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return []
+    at = text.find(KEPT)
+    return [text[at:].rstrip("\n"), ""] if at >= 0 else []
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,6 +223,7 @@ def main():
            "`make soak` (the soak alone for 10 minutes: `test/chaos/run.py -k soak "
            "--soak-seconds 600`). `make test` runs the short scenarios "
            "(`test/chaos --quick`).", ""]
+    md += kept_notes(args.out)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(md))
