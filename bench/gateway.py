@@ -28,7 +28,10 @@ All cases run in one nginx, in one run, against the same trivial upstream
 
 Prints requests/s, p50 and p99 latency, each tools/call case as a ratio of
 (a) and of its like-for-like bare case, and the p50 the filter adds,
-(g) - (f).  Not a timed test: run it with
+(g) - (f).  Throughput on a shared 2-core VM moves with the machine; the
+CPU the nginx workers spend per request (both nginx instances, the
+upstream included, from /proc) moves much less, so it is printed too, and
+the module's own cost as the difference to the like-for-like bare case.  Not a timed test: run it with
 `make bench`.
 """
 
@@ -116,26 +119,60 @@ end
 """
 
 
-def wrk(url, auth, seconds, connections, threads, body=CALL):
+def wrk(url, auth, seconds, connections, threads, body=CALL, workers=()):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
         script = f.name
     env = dict(os.environ, BENCH_BODY=body, BENCH_AUTH=auth or "")
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
            "--latency", "-s", script, url]
+    before = cpu_seconds(workers)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    spent = cpu_seconds(workers) - before
     os.unlink(script)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"]),
+            "cpu_us": spent / max(requests, 1) * 1e6,
             "non2xx": int(errors.group(1)) if errors else 0}
 
 
+def nginx_workers(masters):
+    """The worker processes of these nginx masters."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid in masters:
+                pids.append(int(entry))
+    return pids
+
+
+def cpu_seconds(pids):
+    """User + system CPU time of these processes, in seconds."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def median_run(runs):
-    """The run with the median throughput, and the total of non-2xx."""
+    """The run with the median throughput, the median CPU per request and
+    the total of non-2xx."""
     ordered = sorted(runs, key=lambda r: r["rps"])
     chosen = dict(ordered[len(ordered) // 2])
+    chosen["cpu_us"] = sorted(r["cpu_us"] for r in runs)[len(runs) // 2]
     chosen["non2xx"] = sum(r["non2xx"] for r in runs)
     return chosen
 
@@ -264,6 +301,7 @@ def main():
             open(jwks_path, "wb").write(r.read())
         cold, cold_url, cold_state = cold_nginx(stack, upstream_port, jwks_path)
         try:
+            workers = nginx_workers({stack.procs["nginx"].pid, cold.pid})
             c = args.connections
             key_auth, jwt_auth = "Bearer " + key, "Bearer " + token
             bare = origin + "/bench/bare"
@@ -293,7 +331,8 @@ def main():
             runs = [[] for _ in cases]
             for _ in range(args.rounds):
                 for i, (_, url, auth, body, conns) in enumerate(cases):
-                    runs[i].append(wrk(url, auth, args.seconds, conns, args.threads, body))
+                    runs[i].append(wrk(url, auth, args.seconds, conns, args.threads, body,
+                                       workers))
             results = [(case[0], median_run(r)) for case, r in zip(cases, runs)]
             check_filter(origin + "/bench/mcp-list", key)
         finally:
@@ -309,7 +348,7 @@ def main():
           f"nginx 2 workers, {os.cpu_count()} cores; tools/call body {len(CALL)} bytes, "
           f"tools/list answer {len(tools_list_document())} bytes\n")
     print(f"{'case':38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs (a)':>7} "
-          f"{'vs bare, same request':>22} {'non-2xx':>7}")
+          f"{'vs bare, same request':>22} {'CPU us':>7} {'non-2xx':>7}")
     for name, r in results:
         label = name.split()[0]
         ratio = f"{r['rps'] / base:7.1%}" if "list" not in name else f"{'':7}"
@@ -317,9 +356,14 @@ def main():
         if label in like:
             same = f"{r['rps'] / by_label[like[label]]['rps']:6.1%} of {like[label]}"
         print(f"{name:38} {r['rps']:9.0f} {r['p50']:7.3f} {r['p99']:7.3f} "
-              f"{ratio} {same:>22} {r['non2xx']:7d}")
+              f"{ratio} {same:>22} {r['cpu_us']:7.1f} {r['non2xx']:7d}")
     added = by_label["(g)"]["p50"] - by_label["(f)"]["p50"]
-    print(f"\ntools/list filtering adds {added:.3f} ms at p50 (g - f)")
+    print("\nCPU us: nginx workers' CPU per request (median of the rounds), the upstream's "
+          "share included")
+    print("the module's CPU per request, against the bare case sent the same request: "
+          + ", ".join(f"{label} {by_label[label]['cpu_us'] - by_label[bare]['cpu_us']:+.1f} us"
+                      for label, bare in like.items()))
+    print(f"tools/list filtering adds {added:.3f} ms at p50 (g - f)")
     bad = [name for name, r in results if r["non2xx"]]
     if bad:
         print(f"\nnon-2xx answers in: {', '.join(bad)} (the figures above are not valid)")
