@@ -284,15 +284,17 @@ ngx_http_mcp_memo_slot(const unsigned char *msg, size_t len)
 static int
 ngx_http_mcp_all_hex(const unsigned char *p, size_t n)
 {
-    size_t  i;
+    size_t    i;
+    unsigned  bad;
+
+    /* no early exit: one pass, two unsigned compares per byte */
+    bad = 0;
 
     for (i = 0; i < n; i++) {
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) {
-            return 0;
-        }
+        bad |= ((unsigned) (p[i] - '0') > 9) & ((unsigned) (p[i] - 'a') > 5);
     }
 
-    return 1;
+    return !bad;
 }
 
 

@@ -52,6 +52,20 @@ test_key_format(void **state)
 
     /* a JWT is not an API key */
     assert_false(well_formed("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+
+    /* every byte value, in the id and in the secret: only 0-9 and a-f */
+    {
+        int  c, pos, hex;
+
+        for (pos = 5; pos < 85; pos += 55) {
+            for (c = 1; c < 256; c++) {
+                memcpy(key, GOOD, sizeof(GOOD));
+                key[pos] = (char) c;
+                hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                assert_int_equal(well_formed(key), hex);
+            }
+        }
+    }
 }
 
 
