@@ -21,11 +21,15 @@
 #include "ngx_http_mcp_crypto.h"
 #include "ngx_http_mcp_cache.h"
 #include "ngx_http_mcp_jwt.h"
+#include "ngx_http_mcp_json.h"
 
 
 #define NGX_HTTP_MCP_MODULE_VERSION  "0.2.0"
 
 #define NGX_HTTP_MCP_JWKS_MAX_SIZE  (256 * 1024)
+
+/* the nginx variables the audit record reads (ngx_http_mcp_audit.c) */
+#define NGX_HTTP_MCP_RECORD_VARIABLES  12
 
 /* the largest tools/list an aggregate reads from one tool set */
 #define NGX_HTTP_MCP_AGG_LIST_MAX   (256 * 1024)
@@ -63,6 +67,7 @@ typedef struct {
                                                   for resource metadata */
     ngx_array_t                tenants;        /* every mcp_endpoint */
     ngx_array_t                aggregates;     /* those with mcp_aggregate */
+    ngx_int_t                  record_index[NGX_HTTP_MCP_RECORD_VARIABLES];
 } ngx_http_mcp_main_conf_t;
 
 
@@ -308,6 +313,7 @@ ngx_int_t ngx_http_mcp_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_mcp_audit.c */
 ngx_int_t ngx_http_mcp_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_mcp_audit_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mcp_audit_init_process(ngx_cycle_t *cycle);
 void ngx_http_mcp_set_decision(ngx_http_mcp_ctx_t *ctx, const char *decision,
     const char *reason);

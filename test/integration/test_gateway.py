@@ -295,16 +295,21 @@ def test_one_valid_audit_record_per_request(stack, keys):
                                    "params": {"name": "execute_code",
                                               "arguments": {"code": "print('\"\\u0001')"}}},
                  "allow", "execute_code", "ok"),
+        '"a6"': (keys["analyst"], {"jsonrpc": "2.0", "id": "a6", "method": "ping"},
+                 "allow", "", "ok"),
     }
-    for key, body, *_ in sent.values():
-        post(stack.gateway_url, body, key=key)
+    # a client's header of invalid UTF-8, a quote and a control byte
+    hostile_session = b'ab\xff\xfe"cd\x01\xed\xa0\x80'
+    for rpc_id, (key, body, *_) in sent.items():
+        post(stack.gateway_url, body, key=key,
+             headers={"Mcp-Session-Id": hostile_session} if rpc_id == '"a6"' else None)
     settled_line_count(audit)
     lines = open(audit, "rb").read().splitlines()[before:]
     assert len(lines) == len(sent), [json.loads(x)["reason"] for x in lines]
     # two workers log independently: match records to requests by id
     records = {}
     for line in lines:
-        record = json.loads(line)                     # valid JSON, whatever was sent
+        record = json.loads(line.decode("utf-8"))     # valid JSON and UTF-8, whatever was sent
         assert record["rpc_id"] not in records
         records[record["rpc_id"]] = record
         for secret in keys.values():
@@ -323,6 +328,7 @@ def test_one_valid_audit_record_per_request(stack, keys):
     assert records[""]["status"] == 400
     assert records['"a5"']["exec_outcome"] == "ok"
     assert int(records['"a5"']["exec_wall_ms"]) >= 0
+    assert records['"a6"']["session"] == 'ab\ufffd\ufffd"cd\x01\ufffd\ufffd\ufffd'
     ids = [record["request_id"] for record in records.values()]
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
     assert len(set(ids)) == len(ids)
