@@ -27,16 +27,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_mcp_crypto.h"
-
-
-#define check(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond,          \
-                    __FILE__, __LINE__);                                      \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
+#include "fuzz_check.h"
 
 
 static int

@@ -33,18 +33,10 @@
 
 #include "ngx_http_mcp_jsonrpc.h"
 #include "ngx_http_mcp_rbac.h"
+#include "fuzz_check.h"
 
 
 #define S(s)  { sizeof(s) - 1, (const unsigned char *) s }
-
-#define check(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond,          \
-                    __FILE__, __LINE__);                                      \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
 
 
 #define BATCH_MAX  4

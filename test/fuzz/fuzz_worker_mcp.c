@@ -24,16 +24,7 @@
 
 #include "mcp.h"
 #include "pool.h"
-
-
-#define check(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond,          \
-                    __FILE__, __LINE__);                                      \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
+#include "fuzz_check.h"
 
 
 /* the pool, without a zygote ------------------------------------------- */
