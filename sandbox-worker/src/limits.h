@@ -60,6 +60,19 @@
  * (a child that cannot confine itself must not make the zygote spin). */
 #define SW_PREFORK_RETRY_MS         1000
 
+/*
+ * Scheduling (EEVDF; the slice needs Linux >= 6.12, older kernels ignore
+ * it). A call's path is a chain of short wake-ups (daemon thread, zygote,
+ * the call's child): they ask for the shortest time slice, which gives
+ * them earlier deadlines, so a wake-up preempts sooner. The work off that
+ * path (the nursery forking spares, spares warming up, answered children
+ * being torn down) runs SCHED_BATCH, which never preempts on wake-up, with
+ * the default slice; while calls wait for a spare the nursery is on their
+ * path and gets the short slice too. Hints only: CPU shares do not change
+ * and no limit depends on them.
+ */
+#define SW_SLICE_CALL_US            100         /* the kernel's minimum */
+
 /* Calls running at once (one child process each). */
 #define SW_DEFAULT_CONCURRENCY      4
 #define SW_MIN_CONCURRENCY          1

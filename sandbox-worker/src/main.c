@@ -19,6 +19,7 @@
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,13 @@ main(int argc, char **argv)
     }
     if (pw != NULL && sw_drop_privileges(pw) != 0) {
         return 1;
+    }
+
+    /* Before any thread and the zygote exist, so all of them (and the
+     * zygote's children) inherit it: the short slice of a call's path. */
+    if (sw_sched_slice(0, SCHED_OTHER, SW_SLICE_CALL_US) != 0) {
+        sw_log("warn", "sched_slice_failed",
+               json_pack("{s:s}", "error", strerror(errno)));
     }
 
     /* Signals are taken by sigwait below; block them before any thread

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,9 @@ sw_nursery_main(sw_zygote_t *z, pid_t zygote_pid)
     {
         _exit(1);
     }
+    /* Forking and warming up spares is background work (limits.h; the
+     * spares inherit it, the zygote changes it when one gets its call). */
+    (void) sw_sched_slice(0, SCHED_BATCH, 0);
     for (;;) {
         n = read(SW_NURSERY_FD, &req, 1);
         if (n == 1) {
@@ -344,6 +348,7 @@ sw_nursery_start(sw_zygote_t *z)
     z->nursery_fd = sv[0];
     z->nursery_pid = pid;
     z->requested = 0;
+    z->nursery_on_path = 0;
 }
 
 /* The nursery died or failed: forget it, restart it later. */

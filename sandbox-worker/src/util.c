@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -60,6 +61,37 @@ sw_log(const char *level, const char *event, json_t *fields)
     text[n] = '\n';
     (void) sw_write_full(STDERR_FILENO, text, n + 1);
     free(text);
+}
+
+/* struct sched_attr (linux/sched/types.h clashes with <sched.h>). */
+typedef struct {
+    uint32_t  size;
+    uint32_t  sched_policy;
+    uint64_t  sched_flags;
+    int32_t   sched_nice;
+    uint32_t  sched_priority;
+    uint64_t  sched_runtime;    /* SCHED_OTHER/BATCH: the slice, ns */
+    uint64_t  sched_deadline;
+    uint64_t  sched_period;
+} sw_sched_attr_t;
+
+int
+sw_sched_slice(pid_t pid, int policy, long slice_us)
+{
+    sw_sched_attr_t attr;
+
+    memset(&attr, 0, sizeof(attr));
+    if (syscall(SYS_sched_getattr, pid, &attr, sizeof(attr), 0) != 0) {
+        return -1;
+    }
+    attr.size = sizeof(attr);
+    attr.sched_policy = (uint32_t) policy;
+    attr.sched_flags = 0;
+    attr.sched_priority = 0;
+    attr.sched_runtime = (uint64_t) slice_us * 1000;
+    attr.sched_deadline = 0;
+    attr.sched_period = 0;
+    return syscall(SYS_sched_setattr, pid, &attr, 0) == 0 ? 0 : -1;
 }
 
 int64_t

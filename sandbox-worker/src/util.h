@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 
 /* Logs one JSON line to stderr: {"ts":..,"level":..,"component":..,"event":..,
@@ -13,6 +14,12 @@ void sw_log(const char *level, const char *event, json_t *fields);
 
 /* Names this process in its log lines ("daemon", "zygote"). */
 void sw_log_set_component(const char *component);
+
+/* Sets the scheduling policy (SCHED_OTHER or SCHED_BATCH) and time slice
+ * (0: the kernel's default) of process pid (0: the calling thread),
+ * keeping its nice value. New threads and children inherit both. Returns
+ * 0, or -1 with errno. */
+int sw_sched_slice(pid_t pid, int policy, long slice_us);
 
 /* Monotonic clock in milliseconds. */
 int64_t sw_now_ms(void);

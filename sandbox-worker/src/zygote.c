@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,8 @@ sw_hand_over(sw_zygote_t *z, json_t *req, const sw_limits_t *lim, long fsize,
     }
     rc = sw_confine_lower_limits(s->pid, lim, fsize);
     if (rc == 0) {
+        /* from the nursery's background scheduling to a call's */
+        (void) sw_sched_slice(s->pid, SCHED_OTHER, SW_SLICE_CALL_US);
         rc = sw_frame_write(s->call_fd, req);
     }
     if (rc != 0) {
@@ -278,6 +281,20 @@ sw_start_pending(sw_zygote_t *z)
         sw_start_call(z, req);
         json_decref(req);
     }
+}
+
+/* While calls wait for a spare, the nursery is on their path. */
+static void
+sw_nursery_sched(sw_zygote_t *z)
+{
+    int on_path = z->npending > 0;
+
+    if (z->nursery_fd < 0 || on_path == z->nursery_on_path) {
+        return;
+    }
+    (void) sw_sched_slice(z->nursery_pid, on_path ? SCHED_OTHER : SCHED_BATCH,
+                          on_path ? SW_SLICE_CALL_US : 0);
+    z->nursery_on_path = on_path;
 }
 
 static void
@@ -547,6 +564,8 @@ sw_finish_early(sw_zygote_t *z, sw_child_t *c)
         return -1;
     }
     e.cpu_ms = (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* Its teardown is background work, not to run before the answer. */
+    (void) sw_sched_slice(c->pid, SCHED_BATCH, 0);
     sw_kill_child(c);
     sw_reply(z, c, &e, tj, text_len);
     json_decref(tj);
@@ -708,6 +727,7 @@ sw_loop(sw_zygote_t *z)
     for (;;) {
         sw_spare_request(z);
         sw_start_pending(z);
+        sw_nursery_sched(z);
         timeout = sw_poll_set(z, pfd, owner, &n);
         rc = poll(pfd, (nfds_t) n, timeout);
         if (rc < 0) {

@@ -56,6 +56,7 @@ typedef struct {
     int           nursery_fd;   /* -1 while there is no nursery */
     pid_t         nursery_pid;
     int           requested;    /* spares asked of the nursery, not yet in */
+    int           nursery_on_path;  /* has the call scheduling (limits.h) */
     json_t       *pending[SW_ZYGOTE_SLOTS];  /* calls waiting for a spare */
     int           npending;
     int64_t       nursery_after_ms;  /* no nursery restart before this */

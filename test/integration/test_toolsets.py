@@ -297,7 +297,10 @@ def test_data_science_worker_cannot_read_the_log_data(stack, keys, scientist):
     # the same code in log-analysis can read it (the data is really there)
     res, _ = tool(stack.gateway_url, keys["analyst"], "execute_code", {"code": code})
     assert "READ" in text(res)
-    # nor the other tool set's workspaces
+    # nor the other tool set's workspaces (the file is there: written now)
+    tool(stack.gateway_url, keys["analyst"], "workspace",
+         {"function": "write_file", "filepath": "private.txt", "content": "analyst only"})
+    assert os.path.exists(os.path.join(workspace_dir(stack, ANALYST_USER), "private.txt"))
     res, _ = tool(stack.ds_url, scientist, "execute_code", {
         "code": f"open({os.path.join(workspace_dir(stack, ANALYST_USER), 'private.txt')!r})"})
     assert res["isError"] and "PermissionError" in text(res)
