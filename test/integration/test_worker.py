@@ -617,6 +617,54 @@ def _children(pid):
     return out
 
 
+def _slice_ns(pid):
+    """The EEVDF slice the kernel shows for pid (Linux >= 6.12), or None."""
+    for line in pathlib.Path(f"/proc/{pid}/sched").read_text().splitlines():
+        if line.startswith("se.slice"):
+            return int(line.split(":")[1])
+    return None
+
+
+def eventually_pid(find, timeout=10):
+    """Polls find() (pids may come and go) until it gives something."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = find()
+        except (FileNotFoundError, ProcessLookupError):
+            found = None
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("not found in time")
+
+
+def test_call_path_scheduled_short_and_background_batch(worker):
+    """limits.h: the daemon and the zygote (and so a call's child) ask for
+    the shortest slice; the nursery and the spares it makes run
+    SCHED_BATCH; a spare that gets a call is moved back."""
+    zygote = eventually_pid(lambda: _zygote_pid(worker))
+    assert os.sched_getscheduler(worker.proc.pid) == os.SCHED_OTHER
+    assert os.sched_getscheduler(zygote) == os.SCHED_OTHER
+    idle = eventually_pid(lambda: _children(zygote) if len(_children(zygote)) >= 2 else None)
+    assert {os.sched_getscheduler(p) for p in idle} == {os.SCHED_BATCH}, idle
+    if _slice_ns(zygote) is not None:           # the kernel shows (and has) slices
+        assert _slice_ns(worker.proc.pid) == _slice_ns(zygote) == 100_000
+
+    # while a call sleeps, its process is the zygote's one SCHED_OTHER child
+    t = threading.Thread(target=worker.run, args=("import time\ntime.sleep(1.5)",))
+    t.start()
+    try:
+        running = eventually_pid(lambda: [p for p in _children(zygote)
+                                          if os.sched_getscheduler(p) == os.SCHED_OTHER]
+                                 or None)
+        assert len(running) == 1, running
+        if _slice_ns(zygote) is not None:
+            assert _slice_ns(running[0]) == 100_000
+    finally:
+        t.join()
+
+
 def test_spares_and_nursery_killed(worker):
     """The zygote's helpers (the nursery and the spare children waiting for
     a call) die: calls go on, and the helpers come back."""
