@@ -73,7 +73,7 @@ static ngx_int_t ngx_http_mcp_agg_fetch(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mcp_agg_subrequest(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_agg_part_t *part, json_t *cursor);
 static ngx_int_t ngx_http_mcp_agg_page(ngx_http_request_t *sr,
-    ngx_http_mcp_agg_part_t *part);
+    ngx_buf_t *b, ngx_http_mcp_agg_part_t *part);
 static ngx_int_t ngx_http_mcp_agg_fetched(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_mcp_agg_wake(ngx_event_t *ev);
@@ -558,7 +558,7 @@ ngx_http_mcp_agg_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                       "with status %ui", &part->toolset->name,
                       sr->headers_out.status);
 
-    } else if (ngx_http_mcp_agg_page(sr, part) == NGX_AGAIN) {
+    } else if (ngx_http_mcp_agg_page(sr, b, part) == NGX_AGAIN) {
         part->done = 0;
         return rc;          /* the next page is on its way */
     }
@@ -583,7 +583,8 @@ ngx_http_mcp_agg_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
  */
 
 static ngx_int_t
-ngx_http_mcp_agg_page(ngx_http_request_t *sr, ngx_http_mcp_agg_part_t *part)
+ngx_http_mcp_agg_page(ngx_http_request_t *sr, ngx_buf_t *b,
+    ngx_http_mcp_agg_part_t *part)
 {
     json_t              *result, *tools, *cursor;
     ngx_uint_t           sse;
@@ -595,9 +596,7 @@ ngx_http_mcp_agg_page(ngx_http_request_t *sr, ngx_http_mcp_agg_part_t *part)
                              (u_char *) "text/event-stream",
                              sizeof("text/event-stream") - 1) == 0;
 
-    result = ngx_http_mcp_agg_result_of(sr->out->buf->pos,
-                                        sr->out->buf->last - sr->out->buf->pos,
-                                        sse);
+    result = ngx_http_mcp_agg_result_of(b->pos, b->last - b->pos, sse);
     tools = json_object_get(result, "tools");
 
     if (!json_is_array(tools)

@@ -483,7 +483,7 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
     u_char                     *p, time[NGX_HTTP_MCP_TIME_LEN];
     size_t                      len;
     ngx_str_t                   value[NGX_HTTP_MCP_RECORD_FIELDS];
-    ngx_uint_t                  i, number[NGX_HTTP_MCP_RECORD_FIELDS];
+    ngx_uint_t                  i, raw[NGX_HTTP_MCP_RECORD_FIELDS];
     ngx_table_elt_t            *h;
     ngx_http_mcp_ctx_t         *ctx;
     ngx_http_mcp_field_t       *f;
@@ -502,7 +502,7 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
         f = &ngx_http_mcp_record_fields[i];
 
         ngx_str_null(&value[i]);
-        number[i] = 0;
+        raw[i] = 0;
 
         switch (f->type) {
 
@@ -540,16 +540,20 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
                 value[i].len = vv->len;
             }
 
-            number[i] = (f->type == NGX_HTTP_MCP_FIELD_NUMBER);
+            if (f->type == NGX_HTTP_MCP_FIELD_NUMBER) {
+                /* written as it is, or null when it is no number */
+                if (!ngx_http_mcp_is_number(&value[i])) {
+                    ngx_str_set(&value[i], "null");
+                }
+
+                raw[i] = 1;
+            }
         }
 
         len += f->key.len + 1;                          /* key and ',' */
 
-        if (number[i] && ngx_http_mcp_is_number(&value[i])) {
+        if (raw[i]) {
             len += value[i].len;
-
-        } else if (number[i]) {
-            len += sizeof("null") - 1;
 
         } else {
             len += 2 + ngx_http_mcp_json_escaped_len(value[i].data,
@@ -574,11 +578,8 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
         p = ngx_cpymem(p, ngx_http_mcp_record_fields[i].key.data,
                        ngx_http_mcp_record_fields[i].key.len);
 
-        if (number[i] && ngx_http_mcp_is_number(&value[i])) {
+        if (raw[i]) {
             p = ngx_cpymem(p, value[i].data, value[i].len);
-
-        } else if (number[i]) {
-            p = ngx_cpymem(p, "null", sizeof("null") - 1);
 
         } else {
             *p++ = '"';
