@@ -9,7 +9,8 @@ snippets, each the same code in every case:
              one print
 
   (a) directly to the worker, identity headers signed as the gateway does
-      (docs/internals.md), one keep-alive connection (http.client)
+      (docs/internals.md), one keep-alive connection (a small client:
+      one write per request, a minimal reader; see Client)
   (b) through the gateway with an API key, one keep-alive connection
   (c) a cold `/usr/bin/python3.11 -I -S -c SNIPPET` per call (subprocess),
       the baseline the zygote replaces
@@ -18,8 +19,13 @@ snippets, each the same code in every case:
 
 Sequential cases: warm-up calls, then timed calls one after another, the
 three cases taking turns in rounds (so a slow moment of the machine does not
-fall on one case only); the latency is the client's, from sending the request to the last byte of the
-answer (for (c): from spawn to exit).  Then memory of the worker daemon, its
+fall on one case only), in two modes: paced (a pause, --gap-ms, between an
+answer and the next call: how an agent calls, and each call finds the
+worker's background work -- forking and warming the next spare, tearing
+down the last child -- done) and back-to-back (that background work
+competes with the next call for the 2 cores).  The latency is the
+client's, from sending the request to the last byte of the answer (for
+(c): from spawn to exit).  Then memory of the worker daemon, its
 zygote and the zygote's nursery and waiting spare children, idle after the
 calls: VmRSS from /proc/PID/status, Pss and
 private bytes from /proc/PID/smaps_rollup.
@@ -31,10 +37,10 @@ Prints numbers; not a test.  Run it with `make bench` or
 import argparse
 import hashlib
 import hmac
-import http.client
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -71,6 +77,9 @@ print(len(back), slow, nets.most_common(1)[0][0], levels_seen["ERROR"])
 """
 
 SNIPPETS = [("trivial", TRIVIAL), ("json/re", WORKLOAD)]
+
+# Untimed calls at the start of each case's turn in a round.
+ROUND_SETTLE_CALLS = 3
 
 
 def expected_output(code):
@@ -121,57 +130,114 @@ class Signer:
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection sending execute_code calls."""
+    """One keep-alive HTTP/1.1 connection sending execute_code calls.
+
+    The request goes out in one write and the answer is read by a small
+    reader (status line, headers, a Content-Length or chunked body), so the
+    figures are the server's: Python's http.client spends about 0.4 ms of
+    its own a call on this machine (a second write for the body, its header
+    parser), which would be counted as the worker's."""
 
     def __init__(self, port, path, auth_headers):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.port = port
         self.path = path
         self.auth_headers = auth_headers      # a callable returning a dict
         self.sock = None
+        self.buf = b""
         self.connects = 0
         self.failures = []
         self.peak_rss_kb = []
         self.next_id = 1
 
-    def call(self, code, expect):
+    def request(self, code):
         body = json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call",
                            "params": {"name": "execute_code",
-                                      "arguments": {"code": code}}})
+                                      "arguments": {"code": code}}}).encode()
         self.next_id += 1
-        headers = {"Content-Type": "application/json",
+        headers = {"Host": f"127.0.0.1:{self.port}", "Content-Type": "application/json",
                    "Accept": "application/json, text/event-stream",
-                   **self.auth_headers()}
-        start = time.perf_counter()
-        self.conn.request("POST", self.path, body=body, headers=headers)
-        sock = self.conn.sock
-        resp = self.conn.getresponse()
-        data = resp.read()
+                   "Content-Length": str(len(body)), **self.auth_headers()}
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        return f"POST {self.path} HTTP/1.1\r\n{head}\r\n".encode("latin-1") + body
+
+    def call(self, code, expect):
+        data = self.request(code)
+        for attempt in (1, 2):
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.buf = b""
+                self.connects += 1
+            start = time.perf_counter()
+            try:
+                self.sock.sendall(data)
+                status, headers, body = self.read_response()
+                break
+            except ConnectionError:
+                # the server closed an idle keep-alive connection: once more
+                self.close()
+                if attempt == 2:
+                    raise
         elapsed = time.perf_counter() - start
-        if sock is not self.sock:   # a new connection was opened for this call
-            self.connects += 1
-            self.sock = sock
-        if resp.will_close:
-            self.sock = None
-        self.check(resp, data, expect)
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        self.check(status, headers, body, expect)
         return elapsed
 
-    def check(self, resp, data, expect):
-        outcome = resp.getheader("X-MCP-Exec-Outcome")
+    def fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buf += chunk
+
+    def read_until(self, sep):
+        while (i := self.buf.find(sep)) < 0:
+            self.fill()
+        line, self.buf = self.buf[:i], self.buf[i + len(sep):]
+        return line
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_response(self):
+        lines = self.read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while (size := int(self.read_until(b"\r\n").split(b";")[0], 16)) > 0:
+                parts.append(self.read_exact(size))
+                self.read_until(b"\r\n")
+            while self.read_until(b"\r\n"):     # trailer fields, if any
+                pass
+            return status, headers, b"".join(parts)
+        return status, headers, self.read_exact(int(headers.get("content-length", "0")))
+
+    def check(self, status, headers, data, expect):
+        outcome = headers.get("x-mcp-exec-outcome")
         try:
             result = json.loads(data)["result"]
             text = result["content"][0]["text"]
-            ok = (resp.status == 200 and outcome == "ok" and not result.get("isError")
+            ok = (status == 200 and outcome == "ok" and not result.get("isError")
                   and text.strip() == expect.strip())
         except (ValueError, KeyError, IndexError, TypeError):
             ok, text = False, data[:200]
         if not ok:
-            self.failures.append(f"HTTP {resp.status} outcome={outcome}: {text!r}"[:300])
-        rss = resp.getheader("X-MCP-Exec-Peak-Rss-Kb")
+            self.failures.append(f"HTTP {status} outcome={outcome}: {text!r}"[:300])
+        rss = headers.get("x-mcp-exec-peak-rss-kb")
         if rss and rss.isdigit():
             self.peak_rss_kb.append(int(rss))
 
     def close(self):
-        self.conn.close()
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
 
 
 class ColdSpawn:
@@ -191,10 +257,11 @@ class ColdSpawn:
         return elapsed
 
 
-def sequential(cases, code, expect, warmup, calls, rounds):
-    """Sequential calls of each case; the cases take turns in `rounds`
+def sequential(cases, code, expect, warmup, calls, rounds, gap_s):
+    """Sequential calls of each case, `gap_s` seconds between an answer and
+    the next call (0: back-to-back); the cases take turns in `rounds`
     rounds, so a slow moment of the machine does not fall on one case only.
-    Returns {case: summary}."""
+    Returns {case: summary}; the rate counts only the time in calls."""
     for client in cases.values():
         for _ in range(warmup):
             client.call(code, expect)
@@ -208,10 +275,17 @@ def sequential(cases, code, expect, warmup, calls, rounds):
             peak = getattr(client, "peak_rss_kb", None)
             if peak is not None:
                 peak.clear()
+            # a case's turn starts with untimed calls: the previous case's
+            # aftermath (a cold spawn's exit, freed memory) is not this one's
+            for _ in range(ROUND_SETTLE_CALLS):
+                client.call(code, expect)
             before = getattr(client, "connects", 0)
-            start = time.perf_counter()
-            lat[name] += [client.call(code, expect) for _ in range(per_round)]
-            spent[name] += time.perf_counter() - start
+            for _ in range(per_round):
+                if gap_s:
+                    time.sleep(gap_s)
+                took = client.call(code, expect)
+                lat[name].append(took)
+                spent[name] += took
             reconnects[name] += getattr(client, "connects", 0) - before
             rss[name] += peak or []
     out = {}
@@ -331,6 +405,9 @@ def main():
                         help="untimed calls before each sequential case (default 30)")
     parser.add_argument("--rounds", type=int, default=10,
                         help="the sequential cases take turns in this many rounds")
+    parser.add_argument("--gap-ms", type=float, default=20,
+                        help="pause between an answer and the next call in the paced "
+                             "sequential cases (default 20)")
     parser.add_argument("--concurrent-calls", type=int, default=600,
                         help="timed calls per concurrent case, split over the clients")
     args = parser.parse_args()
@@ -355,12 +432,13 @@ def main():
             return Client(stack.ports["gateway"], gateway_path,
                           lambda: {"Authorization": "Bearer " + record["key"]})
 
-        seq = {}
+        seq, b2b = {}, {}
         cases = {"direct": direct_client(), "gateway": gateway_client(), "cold": ColdSpawn()}
         for name, code in SNIPPETS:
-            for case, res in sequential(cases, code, expect[name], args.warmup,
-                                        args.calls, args.rounds).items():
-                seq[(name, case)] = res
+            for mode, gap in ((seq, args.gap_ms / 1000), (b2b, 0)):
+                for case, res in sequential(cases, code, expect[name], args.warmup,
+                                            args.calls, args.rounds, gap).items():
+                    mode[(name, case)] = res
         for case, client in cases.items():
             failures += [f"{case}: {f}" for f in client.failures]
             if hasattr(client, "close"):
@@ -368,7 +446,7 @@ def main():
 
         conc = {}
         for name, code in SNIPPETS:
-            conc[(name, 1)] = seq[(name, "direct")]
+            conc[(name, 1)] = b2b[(name, "direct")]
             for k in (2, 4):
                 r = concurrent(direct_client, code, expect[name], k, 5,
                                args.concurrent_calls // k)
@@ -380,28 +458,37 @@ def main():
     took = time.monotonic() - started
 
     # ---------------------------------------------------------------- report
-    print(f"\nexecute_code, {args.calls} sequential calls per case after {args.warmup} "
-          f"warm-ups, cases interleaved in {args.rounds} rounds, one keep-alive "
-          f"connection; {os.cpu_count()} cores, "
-          f"worker defaults (max-concurrency 4)\n")
+    print(f"\nexecute_code, {args.calls} sequential calls per case and mode after "
+          f"{args.warmup} warm-ups, cases interleaved in {args.rounds} rounds, one "
+          f"keep-alive connection; {os.cpu_count()} cores, worker defaults "
+          f"(max-concurrency 4)")
+    print(f"paced: the next call {args.gap_ms:g} ms after an answer (an agent's calls "
+          f"come seconds apart; each call finds the worker's background work done)")
+    print("back-to-back: the next call as soon as the answer is in (calls/s = 1 / mean "
+          "latency)\n")
     labels = {"direct": "(a) worker, signed headers", "gateway": "(b) gateway, API key",
               "cold": "(c) cold python3.11 -I -S -c"}
+    print(f"{'':40} {'paced':^35}  {'back-to-back':^26}")
     print(f"{'snippet':9} {'case':30} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
-          f"{'max ms':>8} {'calls/s':>8} {'child peak RSS':>15}")
+          f"{'max ms':>8}  {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8} {'child peak RSS':>15}")
     for name, _ in SNIPPETS:
         for case in ("direct", "gateway", "cold"):
-            r = seq[(name, case)]
-            rss = f"{r['peak_rss_kb'] / 1024:.1f} MiB" if r.get("peak_rss_kb") else "-"
+            r, q = seq[(name, case)], b2b[(name, case)]
+            kb = sorted(x for x in (r.get("peak_rss_kb"), q.get("peak_rss_kb")) if x)
+            rss = f"{kb[-1] / 1024:.1f} MiB" if kb else "-"
             print(f"{name:9} {labels[case]:30} {r['p50']:8.2f} {r['p90']:8.2f} "
-                  f"{r['p99']:8.2f} {r['max']:8.2f} {r['rate']:8.0f} {rss:>15}")
+                  f"{r['p99']:8.2f} {r['max']:8.2f}  {q['p50']:8.2f} {q['p99']:8.2f} "
+                  f"{q['rate']:8.0f} {rss:>15}")
         print()
 
     print("ratios (p50)")
     for name, _ in SNIPPETS:
-        d, g, c = (seq[(name, k)] for k in ("direct", "gateway", "cold"))
-        print(f"  {name:9} cold / direct = {c['p50'] / d['p50']:5.1f}x    "
-              f"gateway - direct = {g['p50'] - d['p50']:+.2f} ms "
-              f"(p99 {g['p99'] - d['p99']:+.2f} ms)")
+        for mode, title in ((seq, "paced"), (b2b, "back-to-back")):
+            d, g, c = (mode[(name, k)] for k in ("direct", "gateway", "cold"))
+            print(f"  {name:9} {title:13} cold / direct = {c['p50'] / d['p50']:5.1f}x  "
+                  f"cold / gateway = {c['p50'] / g['p50']:5.1f}x  "
+                  f"gateway - direct = {g['p50'] - d['p50']:+.2f} ms "
+                  f"(p99 {g['p99'] - d['p99']:+.2f} ms)")
 
     print(f"\ndirect to the worker, concurrent clients (one connection each, "
           f"{args.concurrent_calls} calls split over them)")
@@ -427,7 +514,8 @@ def main():
     roles = sorted({role for role, _ in mem_idle})
     print(f"{' + '.join(roles)} Pss at idle (the whole worker): {total / 1024:.1f} MiB")
 
-    reconnects = {f"{n} {c}": r["reconnects"] for (n, c), r in seq.items()
+    reconnects = {f"{n} {c}{' back-to-back' if mode is b2b else ''}": r["reconnects"]
+                  for mode in (seq, b2b) for (n, c), r in mode.items()
                   if r.get("reconnects")}
     reconnects.update({f"{n} x{k}": r["reconnects"] for (n, k), r in conc.items()
                        if k > 1 and r["reconnects"]})
