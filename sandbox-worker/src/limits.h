@@ -65,13 +65,11 @@
  * it). A call's path is a chain of short wake-ups (daemon thread, zygote,
  * the call's child): they ask for the shortest time slice, which gives
  * them earlier deadlines, so a wake-up preempts sooner. The work off that
- * path (the nursery forking spares, spares warming up) runs SCHED_BATCH,
- * which never preempts on wake-up, with the default slice; while calls
- * wait for a spare the nursery is on their path and gets the short slice
- * too. An answered child being torn down runs SCHED_IDLE: every other task
- * preempts it (the others cannot use SCHED_IDLE: without CAP_SYS_NICE a
- * process never leaves it, and a spare must come back for its call).
- * Hints only: no limit depends on them.
+ * path (the nursery forking spares, spares warming up, answered children
+ * being torn down) runs SCHED_BATCH, which never preempts on wake-up, with
+ * the default slice; while calls wait for a spare the nursery is on their
+ * path and gets the short slice too. Hints only: CPU shares do not change
+ * and no limit depends on them.
  */
 #define SW_SLICE_CALL_US            100         /* the kernel's minimum */
 

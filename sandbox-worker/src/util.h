@@ -15,10 +15,10 @@ void sw_log(const char *level, const char *event, json_t *fields);
 /* Names this process in its log lines ("daemon", "zygote"). */
 void sw_log_set_component(const char *component);
 
-/* Sets the scheduling policy (SCHED_OTHER, SCHED_BATCH or SCHED_IDLE) and
- * time slice (0: the kernel's default) of process pid (0: the calling
- * thread), keeping its nice value. New threads and children inherit both.
- * Returns 0, or -1 with errno. */
+/* Sets the scheduling policy (SCHED_OTHER or SCHED_BATCH) and time slice
+ * (0: the kernel's default) of process pid (0: the calling thread),
+ * keeping its nice value. New threads and children inherit both. Returns
+ * 0, or -1 with errno. */
 int sw_sched_slice(pid_t pid, int policy, long slice_us);
 
 /* Monotonic clock in milliseconds. */

@@ -564,12 +564,8 @@ sw_finish_early(sw_zygote_t *z, sw_child_t *c)
         return -1;
     }
     e.cpu_ms = (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    /* Its teardown (about a millisecond of freeing memory) is background
-     * work: SCHED_IDLE, so any other task waking on its CPU -- the daemon
-     * passing the answer on, the client reading it -- preempts it at once.
-     * A process never comes back from SCHED_IDLE without CAP_SYS_NICE;
-     * this one is dying. */
-    (void) sw_sched_slice(c->pid, SCHED_IDLE, 0);
+    /* Its teardown is background work, not to run before the answer. */
+    (void) sw_sched_slice(c->pid, SCHED_BATCH, 0);
     sw_kill_child(c);
     sw_reply(z, c, &e, tj, text_len);
     json_decref(tj);

@@ -665,33 +665,6 @@ def test_call_path_scheduled_short_and_background_batch(worker):
         t.join()
 
 
-def test_answered_child_torn_down_at_idle_priority(worker):
-    """An answered child is killed and torn down SCHED_IDLE (limits.h), so
-    its teardown never holds up the daemon or the client. A child that
-    touched 300 MiB takes long enough to free them to be seen."""
-    zygote = eventually_pid(lambda: _zygote_pid(worker))
-    code = "x = bytearray(300 << 20)\nx[::4096] = b'1' * len(x[::4096])\nprint(1)"
-    seen = []
-    for _ in range(5):
-        assert worker.run(code)[:2] == ("ok", "1\n")
-        deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline and not seen:
-            for pid in _children(zygote):
-                try:
-                    if os.sched_getscheduler(pid) == os.SCHED_IDLE:
-                        seen.append(pid)
-                except ProcessLookupError:
-                    pass
-        if seen:
-            break
-    assert seen, "no answered child was seen being torn down SCHED_IDLE"
-    # the spares waiting for calls are not: they must come back for a call
-    spares = eventually_pid(lambda: [p for p in _children(zygote) if p not in seen
-                                     and os.sched_getscheduler(p) == os.SCHED_BATCH]
-                            or None)
-    assert spares
-
-
 def test_spares_and_nursery_killed(worker):
     """The zygote's helpers (the nursery and the spare children waiting for
     a call) die: calls go on, and the helpers come back."""
