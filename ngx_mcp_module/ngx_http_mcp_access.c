@@ -121,6 +121,23 @@ ngx_http_mcp_access_handler(ngx_http_request_t *r)
 }
 
 
+/* a timer or an answer that came later resumes the access phase */
+
+void
+ngx_http_mcp_resume(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_state_e state)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+    ctx->state = state;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
 static ngx_http_mcp_ctx_t *
 ngx_http_mcp_create_ctx(ngx_http_request_t *r)
 {

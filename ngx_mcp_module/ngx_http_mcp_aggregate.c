@@ -656,11 +656,7 @@ ngx_http_mcp_agg_wake(ngx_event_t *ev)
     }
 
     ev->timedout = 0;
-    ctx->state = NGX_HTTP_MCP_STATE_AGGREGATE_DONE;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
+    ngx_http_mcp_resume(r, ctx, NGX_HTTP_MCP_STATE_AGGREGATE_DONE);
 }
 
 

@@ -30,6 +30,7 @@ typedef struct {
     ngx_uint_t                 generation;
     time_t                     fetched;
     time_t                     fetch_claimed;
+    ngx_uint_t                 fetching;    /* claimed, not yet done */
     u_char                    *text;
     size_t                     len;
 } ngx_http_mcp_jwks_slot_t;
@@ -638,10 +639,48 @@ ngx_http_mcp_cache_jwks_claim_fetch(ngx_http_mcp_cache_t *cache,
 
     if (slot && now - slot->fetch_claimed >= interval) {
         slot->fetch_claimed = now;
+        slot->fetching = 1;
         claimed = 1;
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return claimed;
+}
+
+
+void
+ngx_http_mcp_cache_jwks_fetch_done(ngx_http_mcp_cache_t *cache,
+    ngx_str_t *source)
+{
+    ngx_http_mcp_jwks_slot_t  *slot;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    slot = ngx_http_mcp_cache_jwks_slot(cache, source, 0);
+
+    if (slot) {
+        slot->fetching = 0;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_mcp_cache_jwks_fetching(ngx_http_mcp_cache_t *cache,
+    ngx_str_t *source, time_t max_age)
+{
+    ngx_uint_t                 fetching;
+    ngx_http_mcp_jwks_slot_t  *slot;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    slot = ngx_http_mcp_cache_jwks_slot(cache, source, 0);
+    fetching = slot && slot->fetching
+               && ngx_time() - slot->fetch_claimed <= max_age;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return fetching;
 }

@@ -73,5 +73,14 @@ ngx_int_t ngx_http_mcp_cache_jwks_put(ngx_http_mcp_cache_t *cache,
 ngx_uint_t ngx_http_mcp_cache_jwks_claim_fetch(ngx_http_mcp_cache_t *cache,
     ngx_str_t *source, time_t interval);
 
+/*
+ * The claimed fetch ended, either way; 1 while one claimed at most max_age
+ * seconds ago is under way (a fetch whose request went away never ends).
+ */
+void ngx_http_mcp_cache_jwks_fetch_done(ngx_http_mcp_cache_t *cache,
+    ngx_str_t *source);
+ngx_uint_t ngx_http_mcp_cache_jwks_fetching(ngx_http_mcp_cache_t *cache,
+    ngx_str_t *source, time_t max_age);
+
 
 #endif /* _NGX_HTTP_MCP_CACHE_H_INCLUDED_ */

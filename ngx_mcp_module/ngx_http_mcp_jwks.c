@@ -22,6 +22,14 @@
 /* a JWKS file is stat()ed at most this often per worker */
 #define NGX_HTTP_MCP_JWKS_FILE_CHECK  1
 
+/*
+ * Before a worker has any keys (at start), a token waits for a fetch
+ * another request started, looking for its keys every POLL ms for at most
+ * WAIT seconds, rather than failing while the keys are on their way.
+ */
+#define NGX_HTTP_MCP_JWKS_WAIT        5
+#define NGX_HTTP_MCP_JWKS_POLL        10
+
 
 static ngx_int_t ngx_http_mcp_jwks_refresh(ngx_http_request_t *r,
     ngx_http_mcp_loc_conf_t *mlcf, ngx_uint_t *fetch_due);
@@ -33,6 +41,8 @@ static ngx_int_t ngx_http_mcp_jwks_install(ngx_log_t *log,
     ngx_http_mcp_jwks_state_t *state, u_char *text, size_t len);
 static ngx_int_t ngx_http_mcp_jwks_fetch(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static void ngx_http_mcp_jwks_store(ngx_http_request_t *sr,
+    ngx_http_mcp_loc_conf_t *mlcf, ngx_int_t rc);
 static ngx_int_t ngx_http_mcp_jwks_fetched(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_mcp_jwt_result(ngx_http_request_t *r,
@@ -40,6 +50,10 @@ static ngx_int_t ngx_http_mcp_jwt_result(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mcp_pool_strdup(ngx_pool_t *pool, const char *s,
     ngx_str_t *out);
 static void ngx_http_mcp_jwks_cleanup(void *data);
+static ngx_int_t ngx_http_mcp_jwks_wait(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf);
+static void ngx_http_mcp_jwks_poll(ngx_event_t *ev);
+static void ngx_http_mcp_jwks_wait_cleanup(void *data);
 
 
 #define ngx_http_mcp_jwks_zone(r)                                             \
@@ -51,7 +65,7 @@ static void ngx_http_mcp_jwks_cleanup(void *data);
  * Verifies ctx->jwt.  NGX_OK: ctx->user/roles are set, or ctx->auth_error
  * says why the token is refused; NGX_AGAIN: keys are being fetched (the
  * request resumes in state JWKS_DONE); NGX_DECLINED: no keys to verify
- * with (fail closed); NGX_ERROR.
+ * with and none on their way (fail closed); NGX_ERROR.
  */
 
 ngx_int_t
@@ -76,7 +90,7 @@ ngx_http_mcp_jwt_check(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
     }
 
     if (state->keys == NULL && mlcf->jwt_hmac_secret.len == 0) {
-        return NGX_DECLINED;
+        return ngx_http_mcp_jwks_wait(r, ctx, mlcf);
     }
 
     ngx_memzero(&policy, sizeof(ngx_http_mcp_jwt_policy_t));
@@ -370,6 +384,8 @@ ngx_http_mcp_jwks_fetch(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
                             |NGX_HTTP_SUBREQUEST_IN_MEMORY)
         != NGX_OK)
     {
+        ngx_http_mcp_cache_jwks_fetch_done(ngx_http_mcp_jwks_zone(r),
+                                           &mlcf->jwks_uri);
         return NGX_ERROR;
     }
 
@@ -391,13 +407,28 @@ ngx_http_mcp_jwks_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_mcp_ctx_t *ctx = data;
 
-    ngx_str_t                   text;
-    ngx_buf_t                  *b;
     ngx_http_mcp_loc_conf_t    *mlcf;
 
     ctx->state = NGX_HTTP_MCP_STATE_JWKS_DONE;
 
     mlcf = ngx_http_get_module_loc_conf(sr->parent, ngx_http_mcp_module);
+
+    /* put before done: a request waiting for keys finds them when it looks */
+    ngx_http_mcp_jwks_store(sr, mlcf, rc);
+
+    ngx_http_mcp_cache_jwks_fetch_done(ngx_http_mcp_jwks_zone(sr),
+                                       &mlcf->jwks_uri);
+
+    return rc;
+}
+
+
+static void
+ngx_http_mcp_jwks_store(ngx_http_request_t *sr, ngx_http_mcp_loc_conf_t *mlcf,
+    ngx_int_t rc)
+{
+    ngx_str_t   text;
+    ngx_buf_t  *b;
 
     b = sr->out ? sr->out->buf : NULL;
 
@@ -408,7 +439,7 @@ ngx_http_mcp_jwks_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "mcp: JWKS fetch from \"%V\" failed (status %ui)",
                       &mlcf->jwks_uri, sr->headers_out.status);
-        return rc;
+        return;
     }
 
     text.data = b->pos;
@@ -423,8 +454,79 @@ ngx_http_mcp_jwks_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                                            &mlcf->jwks_uri, &text,
                                            sr->connection->log);
     }
+}
 
-    return rc;
+
+/*
+ * No keys yet and another request's fetch (perhaps in another worker)
+ * under way: look again in NGX_HTTP_MCP_JWKS_POLL ms, through ctx->wake.
+ * NGX_DECLINED when none is under way or the wait is over (fail closed).
+ */
+
+static ngx_int_t
+ngx_http_mcp_jwks_wait(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_loc_conf_t *mlcf)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (mlcf->jwks_uri.len == 0
+        || ctx->jwks_polls >= NGX_HTTP_MCP_JWKS_WAIT * 1000
+                              / NGX_HTTP_MCP_JWKS_POLL
+        || !ngx_http_mcp_cache_jwks_fetching(ngx_http_mcp_jwks_zone(r),
+                                             &mlcf->jwks_uri,
+                                             NGX_HTTP_MCP_JWKS_WAIT))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->jwks_polls++ == 0) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_mcp_jwks_wait_cleanup;
+        cln->data = ctx;
+
+        ctx->wake.handler = ngx_http_mcp_jwks_poll;
+        ctx->wake.data = r;
+        ctx->wake.log = r->connection->log;
+    }
+
+    ngx_add_timer(&ctx->wake, NGX_HTTP_MCP_JWKS_POLL);
+
+    ctx->state = NGX_HTTP_MCP_STATE_JWKS;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_mcp_jwks_poll(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+    ngx_http_mcp_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mcp_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    ev->timedout = 0;
+    ngx_http_mcp_resume(r, ctx, NGX_HTTP_MCP_STATE_JWKS_DONE);
+}
+
+
+static void
+ngx_http_mcp_jwks_wait_cleanup(void *data)
+{
+    ngx_http_mcp_ctx_t  *ctx = data;
+
+    if (ctx->wake.timer_set) {
+        ngx_del_timer(&ctx->wake);
+    }
 }
 
 

@@ -173,6 +173,7 @@ typedef struct {
     time_t                     jwt_exp;
     unsigned                   cached:1;
     unsigned                   jwks_fetched:1;
+    ngx_uint_t                 jwks_polls;     /* waiting for keys, at start */
 
     /* the parsed message, or the messages of a batch */
     ngx_http_mcp_rpc_t         rpc;
@@ -237,6 +238,8 @@ extern ngx_module_t  ngx_http_mcp_module;
 
 /* ngx_http_mcp_access.c */
 ngx_int_t ngx_http_mcp_access_handler(ngx_http_request_t *r);
+void ngx_http_mcp_resume(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
+    ngx_http_mcp_state_e state);
 ngx_int_t ngx_http_mcp_send_error(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx, ngx_uint_t status, int code,
     const char *message);

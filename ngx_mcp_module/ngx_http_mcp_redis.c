@@ -661,9 +661,5 @@ ngx_http_mcp_wake_handler(ngx_event_t *ev)
         ngx_http_mcp_redis_fail(c->log);
     }
 
-    ctx->state = NGX_HTTP_MCP_STATE_LOOKUP_DONE;
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
+    ngx_http_mcp_resume(r, ctx, NGX_HTTP_MCP_STATE_LOOKUP_DONE);
 }

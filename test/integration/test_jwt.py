@@ -3,6 +3,7 @@
 or forged.  Each refusal asserts HTTP 401, the JSON-RPC error and the id."""
 
 import base64
+import concurrent.futures
 import hashlib
 import hmac
 import json
@@ -256,6 +257,31 @@ def test_no_keys_at_all_fails_closed():
         assert resp.json()["error"]["code"] == -32004
         assert resp.json()["id"] == 3
         assert resp.header("retry-after") == "1"
+
+
+def test_first_keys_are_waited_for_not_refused():
+    """At start no worker has keys: while one request fetches them (the
+    provider stalled here for a moment), concurrent tokens wait for that
+    fetch instead of getting 503."""
+    with Stack() as fresh:
+        token_claims = {"iss": fresh.issuer, "aud": fresh.gateway_url, "sub": "x",
+                        "exp": int(time.time()) + 300, "preferred_username": "x",
+                        "realm_access": {"roles": ["mcp-admin"]}}
+        token = rs256(fresh, token_claims)
+        idp = fresh.procs["idp"]
+        idp.send_signal(signal.SIGSTOP)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                pending = [pool.submit(ping, fresh, token, n) for n in range(16)]
+                time.sleep(0.5)
+                assert not any(f.done() for f in pending), \
+                    [f.result().status for f in pending if f.done()]
+                idp.send_signal(signal.SIGCONT)
+                answers = [f.result() for f in pending]
+        finally:
+            idp.send_signal(signal.SIGCONT)
+        assert [a.status for a in answers] == [200] * 16, [a.body for a in answers]
+        assert [a.json()["id"] for a in answers] == list(range(16))
 
 
 # RFC 9728 --------------------------------------------------------------------------
