@@ -8,7 +8,7 @@ snippets, each the same code in every case:
   json/re    200 records through json.dumps/loads, two regexes, a Counter,
              one print
 
-  (a) directly to the worker, identity headers signed as the gateway does
+  (a) directly to the worker, the identity header signed as the gateway does
       (docs/internals.md), one keep-alive connection (a small client:
       one write per request, a minimal reader; see Client)
   (b) through the gateway with an API key, one keep-alive connection
@@ -35,8 +35,6 @@ Prints numbers; not a test.  Run it with `make bench` or
 """
 
 import argparse
-import hashlib
-import hmac
 import json
 import math
 import os
@@ -50,7 +48,7 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "demo"))
 
-from stack import Stack  # noqa: E402
+from stack import Stack, identity_header  # noqa: E402
 
 COLD_PYTHON = "/usr/bin/python3.11"
 USER = "bench-sandbox"
@@ -103,7 +101,7 @@ def summary(latencies_s, elapsed_s):
 
 
 class Signer:
-    """Identity headers for direct calls, signed as the gateway signs them;
+    """The identity header for direct calls, signed as the gateway signs it;
     re-signed once per second (the signed time has 1 s resolution)."""
 
     def __init__(self, secret, user, roles, auth, key_id, tenant):
@@ -117,14 +115,7 @@ class Signer:
         now = int(time.time())
         with self.lock:
             if now != self.when:
-                msg = "\n".join(["v1", str(now), *self.fields]).encode()
-                sig = hmac.new(self.key, msg, hashlib.sha256).hexdigest()
-                user, roles, auth, key_id, tenant = self.fields
-                self.headers = {
-                    "X-MCP-Identity-User": user, "X-MCP-Identity-Roles": roles,
-                    "X-MCP-Identity-Auth": auth, "X-MCP-Identity-Key-Id": key_id,
-                    "X-MCP-Identity-Tenant": tenant, "X-MCP-Identity-Time": str(now),
-                    "X-MCP-Identity-Signature": "v1=" + sig}
+                self.headers = identity_header(self.key, *self.fields, when=now)
                 self.when = now
             return self.headers
 

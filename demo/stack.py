@@ -12,9 +12,13 @@ The tests import Stack and start it the same way (test/integration).
 """
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -147,6 +151,45 @@ def wait_for_line(proc, prefix, what, timeout=START_TIMEOUT):
         else:
             time.sleep(0.02)
     raise StackError(f"{what} did not print '{prefix}' within {timeout:.0f} s")
+
+
+IDENTITY_HEADER = "X-MCP-Identity"
+IDENTITY_FIELDS = ("time", "user", "roles", "auth", "key_id", "tenant")
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def identity_header(secret, user, roles, auth="apikey", key_id="-", tenant="default",
+                    when=None):
+    """The signed identity the gateway sends the sandbox worker, as a header
+    dict {"X-MCP-Identity": B64URL(message) "." B64URL(HMAC-SHA256)}
+    (docs/internals.md, "Signed identity").  secret: bytes, or str taken
+    as UTF-8, used as given (not stripped); when: Unix seconds, default now."""
+    if isinstance(secret, str):
+        secret = secret.encode()
+    when = int(time.time()) if when is None else int(when)
+    message = "\n".join(["v1", str(when), user, roles, auth, key_id, tenant]).encode()
+    mac = hmac.new(secret, message, hashlib.sha256).digest()
+    return {IDENTITY_HEADER: _b64url(message) + "." + _b64url(mac)}
+
+
+def identity_fields(value):
+    """Decodes an X-MCP-Identity value without verifying its signature: a
+    dict of IDENTITY_FIELDS (str, as signed), or None if value is None or
+    malformed (docs/internals.md, "Signed identity")."""
+    parts = (value or "").split(".")
+    if len(parts) != 2 or not all(re.fullmatch(r"[A-Za-z0-9_-]+", p) for p in parts):
+        return None
+    try:
+        message = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)).decode()
+    except ValueError:      # a length no base64 has, or not UTF-8
+        return None
+    fields = message.split("\n")
+    if len(fields) != 7 or fields[0] != "v1":
+        return None
+    return dict(zip(IDENTITY_FIELDS, fields[1:]))
 
 
 class Stack:
@@ -416,7 +459,6 @@ class Stack:
 
     def token(self, user, password, resource=None, grant="password"):
         """An access token from the demo identity provider."""
-        import base64
         import urllib.parse
         import urllib.request
         form = {"grant_type": grant, "resource": resource or self.gateway_url}

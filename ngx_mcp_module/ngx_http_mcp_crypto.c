@@ -18,11 +18,13 @@
 
 
 static int ngx_http_mcp_all_hex(const unsigned char *p, size_t n);
-static int ngx_http_mcp_hmac(const ngx_http_mcp_signer_t *signer,
-    const unsigned char *msg, size_t len, unsigned char *out);
-static size_t ngx_http_mcp_memo_slot(const unsigned char *msg, size_t len);
-static void ngx_http_mcp_hex(const unsigned char *in, size_t n,
+static size_t ngx_http_mcp_identity_value(
+    const ngx_http_mcp_signer_t *signer, const unsigned char *msg, size_t len,
     unsigned char *out);
+static size_t ngx_http_mcp_base64url_size(size_t len);
+static unsigned char *ngx_http_mcp_base64url(const unsigned char *in,
+    size_t len, unsigned char *out);
+static size_t ngx_http_mcp_memo_slot(const unsigned char *msg, size_t len);
 
 
 int
@@ -56,13 +58,16 @@ ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len)
  * message and compared whole.  It holds nothing secret.
  */
 
-#define NGX_HTTP_MCP_SIGN_MEMO       16
-#define NGX_HTTP_MCP_SIGN_MEMO_MSG   192
+#define NGX_HTTP_MCP_SIGN_MEMO        16
+#define NGX_HTTP_MCP_SIGN_MEMO_MSG    192
+#define NGX_HTTP_MCP_SIGN_MEMO_VALUE  ((NGX_HTTP_MCP_SIGN_MEMO_MSG * 4 + 2) / 3 \
+                                       + 1 + 43)
 
 typedef struct {
     size_t          len;          /* 0: empty */
     unsigned char   msg[NGX_HTTP_MCP_SIGN_MEMO_MSG];
-    unsigned char   sig[NGX_HTTP_MCP_SIGNATURE_LEN];
+    size_t          value_len;
+    unsigned char   value[NGX_HTTP_MCP_SIGN_MEMO_VALUE];
 } ngx_http_mcp_sign_memo_t;
 
 
@@ -176,17 +181,31 @@ ngx_http_mcp_signer_free(ngx_http_mcp_signer_t *signer)
 }
 
 
-int
+size_t
+ngx_http_mcp_identity_size(const size_t *lens, size_t n)
+{
+    size_t  i, len;
+
+    len = 2;
+
+    for (i = 0; i < n; i++) {
+        len += 1 + lens[i];
+    }
+
+    return ngx_http_mcp_base64url_size(len) + 1
+           + ngx_http_mcp_base64url_size(SHA256_DIGEST_LENGTH);
+}
+
+
+size_t
 ngx_http_mcp_identity_sign(ngx_http_mcp_signer_t *signer,
     const unsigned char *const *fields, const size_t *lens, size_t n,
     unsigned char *out)
 {
-    int                        rc;
-    size_t                     i, len;
+    size_t                     i, len, vlen;
     unsigned char             *msg, *p, buf[1024];
     ngx_http_mcp_sign_memo_t  *memo;
 
-    /* one update of the whole message: each update is a provider call */
     len = 2;
 
     for (i = 0; i < n; i++) {
@@ -195,7 +214,7 @@ ngx_http_mcp_identity_sign(ngx_http_mcp_signer_t *signer,
 
     msg = (len <= sizeof(buf)) ? buf : malloc(len);
     if (msg == NULL) {
-        return -1;
+        return 0;
     }
 
     p = msg;
@@ -209,43 +228,46 @@ ngx_http_mcp_identity_sign(ngx_http_mcp_signer_t *signer,
     }
 
     if (len > NGX_HTTP_MCP_SIGN_MEMO_MSG) {
-        rc = ngx_http_mcp_hmac(signer, msg, len, out);
+        vlen = ngx_http_mcp_identity_value(signer, msg, len, out);
 
         if (msg != buf) {
             free(msg);
         }
 
-        return rc;
+        return vlen;
     }
 
     memo = &signer->memo[ngx_http_mcp_memo_slot(msg, len)];
 
     if (memo->len == len && memcmp(memo->msg, msg, len) == 0) {
-        memcpy(out, memo->sig, NGX_HTTP_MCP_SIGNATURE_LEN);
-        return 0;
+        memcpy(out, memo->value, memo->value_len);
+        return memo->value_len;
     }
 
-    if (ngx_http_mcp_hmac(signer, msg, len, out) != 0) {
+    vlen = ngx_http_mcp_identity_value(signer, msg, len, out);
+
+    if (vlen == 0) {
         memo->len = 0;
-        return -1;
+        return 0;
     }
 
     memo->len = len;
     memcpy(memo->msg, msg, len);
-    memcpy(memo->sig, out, NGX_HTTP_MCP_SIGNATURE_LEN);
+    memo->value_len = vlen;
+    memcpy(memo->value, out, vlen);
 
-    return 0;
+    return vlen;
 }
 
 
-/* "v1=" + hex HMAC-SHA256 of msg with the signer's key */
+/* base64url(msg) "." base64url(HMAC-SHA256 of msg with the signer's key) */
 
-static int
-ngx_http_mcp_hmac(const ngx_http_mcp_signer_t *signer,
+static size_t
+ngx_http_mcp_identity_value(const ngx_http_mcp_signer_t *signer,
     const unsigned char *msg, size_t len, unsigned char *out)
 {
-    size_t         mdlen;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+    size_t          mdlen;
+    unsigned char  *p, md[EVP_MAX_MD_SIZE];
 
     /* a NULL key: the key set at creation is used again */
     if (!EVP_MAC_init(signer->ctx, NULL, 0, NULL)
@@ -253,13 +275,53 @@ ngx_http_mcp_hmac(const ngx_http_mcp_signer_t *signer,
         || !EVP_MAC_final(signer->ctx, md, &mdlen, sizeof(md))
         || mdlen != SHA256_DIGEST_LENGTH)
     {
-        return -1;
+        return 0;
     }
 
-    memcpy(out, "v1=", 3);
-    ngx_http_mcp_hex(md, mdlen, out + 3);
+    p = ngx_http_mcp_base64url(msg, len, out);
+    *p++ = '.';
+    p = ngx_http_mcp_base64url(md, mdlen, p);
 
-    return 0;
+    return p - out;
+}
+
+
+static size_t
+ngx_http_mcp_base64url_size(size_t len)
+{
+    return (len * 4 + 2) / 3;
+}
+
+
+/* RFC 4648 section 5, without padding; returns the end of what it wrote */
+
+static unsigned char *
+ngx_http_mcp_base64url(const unsigned char *in, size_t len,
+    unsigned char *out)
+{
+    static const char  digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "abcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint32_t           v;
+
+    for ( /* void */ ; len >= 3; in += 3, len -= 3) {
+        v = (uint32_t) in[0] << 16 | (uint32_t) in[1] << 8 | in[2];
+        *out++ = digits[v >> 18];
+        *out++ = digits[(v >> 12) & 0x3f];
+        *out++ = digits[(v >> 6) & 0x3f];
+        *out++ = digits[v & 0x3f];
+    }
+
+    if (len > 0) {
+        v = (uint32_t) in[0] << 16 | (len == 2 ? (uint32_t) in[1] << 8 : 0);
+        *out++ = digits[v >> 18];
+        *out++ = digits[(v >> 12) & 0x3f];
+
+        if (len == 2) {
+            *out++ = digits[(v >> 6) & 0x3f];
+        }
+    }
+
+    return out;
 }
 
 
@@ -295,17 +357,4 @@ ngx_http_mcp_all_hex(const unsigned char *p, size_t n)
     }
 
     return !bad;
-}
-
-
-static void
-ngx_http_mcp_hex(const unsigned char *in, size_t n, unsigned char *out)
-{
-    static const char  digits[] = "0123456789abcdef";
-    size_t             i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0xf];
-    }
 }

@@ -20,7 +20,6 @@
 #define NGX_HTTP_MCP_KEY_LEN         (4 + NGX_HTTP_MCP_KEY_ID_LEN + 1         \
                                       + NGX_HTTP_MCP_KEY_SECRET_LEN)
 #define NGX_HTTP_MCP_SHA256_HEX_LEN  64
-#define NGX_HTTP_MCP_SIGNATURE_LEN   (3 + NGX_HTTP_MCP_SHA256_HEX_LEN)
 
 
 /* 1 when key looks like mcp_<16 hex>_<64 hex> */
@@ -47,10 +46,14 @@ ngx_http_mcp_signer_t *ngx_http_mcp_signer_create(
 void ngx_http_mcp_signer_free(ngx_http_mcp_signer_t *signer);
 
 /*
- * "v1=" + hex HMAC-SHA256(secret, "v1\n" fields joined by "\n");
- * out holds NGX_HTTP_MCP_SIGNATURE_LEN bytes.  Returns 0 or -1.
+ * The X-MCP-Identity value of docs/internals.md: base64url(message) "."
+ * base64url(HMAC-SHA256(secret, message)), unpadded, where message is
+ * "v1" followed by each field after a "\n".  out has room for
+ * ngx_http_mcp_identity_size(lens, n) bytes.  Returns the length written,
+ * or 0 on failure.
  */
-int ngx_http_mcp_identity_sign(ngx_http_mcp_signer_t *signer,
+size_t ngx_http_mcp_identity_size(const size_t *lens, size_t n);
+size_t ngx_http_mcp_identity_sign(ngx_http_mcp_signer_t *signer,
     const unsigned char *const *fields, const size_t *lens, size_t n,
     unsigned char *out);
 

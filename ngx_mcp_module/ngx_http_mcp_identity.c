@@ -14,39 +14,18 @@
 #include "ngx_http_mcp_module.h"
 
 
-#define NGX_HTTP_MCP_IDENTITY_PREFIX  "x-mcp-identity-"
-#define NGX_HTTP_MCP_IDENTITY_HEADERS  7
+/* a client's X-MCP-Identity, or any X-MCP-Identity-* header, is dropped */
+#define NGX_HTTP_MCP_IDENTITY_PREFIX  "x-mcp-identity"
 
 
-typedef struct {
-    ngx_str_t                  name;
-    ngx_str_t                  lowcase;
-    ngx_uint_t                 hash;      /* of lowcase, computed once */
-} ngx_http_mcp_identity_header_t;
-
-
-/* the headers of docs/internals.md, in the order their values are made */
-static ngx_http_mcp_identity_header_t  ngx_http_mcp_identity_headers[] = {
-    { ngx_string("X-MCP-Identity-Time"),
-      ngx_string("x-mcp-identity-time"), 0 },
-    { ngx_string("X-MCP-Identity-User"),
-      ngx_string("x-mcp-identity-user"), 0 },
-    { ngx_string("X-MCP-Identity-Roles"),
-      ngx_string("x-mcp-identity-roles"), 0 },
-    { ngx_string("X-MCP-Identity-Auth"),
-      ngx_string("x-mcp-identity-auth"), 0 },
-    { ngx_string("X-MCP-Identity-Key-Id"),
-      ngx_string("x-mcp-identity-key-id"), 0 },
-    { ngx_string("X-MCP-Identity-Tenant"),
-      ngx_string("x-mcp-identity-tenant"), 0 },
-    { ngx_string("X-MCP-Identity-Signature"),
-      ngx_string("x-mcp-identity-signature"), 0 }
-};
+/* the one header of docs/internals.md; its hash is computed once */
+static ngx_str_t   ngx_http_mcp_identity_name = ngx_string("X-MCP-Identity");
+static ngx_str_t   ngx_http_mcp_identity_lowcase =
+    ngx_string("x-mcp-identity");
+static ngx_uint_t  ngx_http_mcp_identity_hash;
 
 
 static ngx_uint_t ngx_http_mcp_is_client_credential(ngx_table_elt_t *h);
-static ngx_int_t ngx_http_mcp_push_header(ngx_list_t *headers, ngx_uint_t n,
-    ngx_str_t *value);
 static ngx_uint_t ngx_http_mcp_header_safe(ngx_str_t *value);
 
 
@@ -107,19 +86,19 @@ ngx_http_mcp_identity_forward(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 }
 
 
-/* the signed identity headers of docs/internals.md, added to headers */
+/* the signed identity header of docs/internals.md, added to headers */
 
 ngx_int_t
 ngx_http_mcp_identity_add(ngx_http_request_t *r, ngx_list_t *headers,
     ngx_http_mcp_ctx_t *ctx, ngx_http_mcp_loc_conf_t *mlcf)
 {
-    size_t             lens[6];
-    ngx_str_t          now, signature, none;
-    ngx_str_t         *fields[NGX_HTTP_MCP_IDENTITY_HEADERS];
-    ngx_uint_t         i;
-    const u_char      *data[6];
+    u_char            now[NGX_TIME_T_LEN];
+    size_t            lens[6];
+    ngx_str_t         none, value;
+    const u_char     *data[6];
+    ngx_table_elt_t  *h;
 
-    /* a value with CR, LF or NUL could forge a second header */
+    /* a value with CR, LF or NUL could forge a second field */
     if (!ngx_http_mcp_header_safe(&ctx->user)
         || !ngx_http_mcp_header_safe(&ctx->roles))
     {
@@ -129,51 +108,53 @@ ngx_http_mcp_identity_add(ngx_http_request_t *r, ngx_list_t *headers,
         return NGX_ERROR;
     }
 
-    now.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (now.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    now.len = ngx_sprintf(now.data, "%T", ngx_time()) - now.data;
-
     ngx_str_set(&none, "-");
 
-    fields[0] = &now;
-    fields[1] = &ctx->user;
-    fields[2] = &ctx->roles;
-    fields[3] = &ctx->auth_method;
-    fields[4] = ctx->key_id.len ? &ctx->key_id : &none;
-    fields[5] = &mlcf->tenant;
+    data[0] = now;
+    lens[0] = ngx_sprintf(now, "%T", ngx_time()) - now;
+    data[1] = ctx->user.data;
+    lens[1] = ctx->user.len;
+    data[2] = ctx->roles.data;
+    lens[2] = ctx->roles.len;
+    data[3] = ctx->auth_method.data;
+    lens[3] = ctx->auth_method.len;
+    data[4] = ctx->key_id.len ? ctx->key_id.data : none.data;
+    lens[4] = ctx->key_id.len ? ctx->key_id.len : none.len;
+    data[5] = mlcf->tenant.data;
+    lens[5] = mlcf->tenant.len;
 
-    for (i = 0; i < 6; i++) {
-        data[i] = fields[i]->data;
-        lens[i] = fields[i]->len;
-    }
-
-    signature.data = ngx_pnalloc(r->pool, NGX_HTTP_MCP_SIGNATURE_LEN);
-    if (signature.data == NULL) {
+    value.data = ngx_pnalloc(r->pool, ngx_http_mcp_identity_size(lens, 6));
+    if (value.data == NULL) {
         return NGX_ERROR;
     }
 
-    signature.len = NGX_HTTP_MCP_SIGNATURE_LEN;
-
-    if (ngx_http_mcp_identity_sign(mlcf->identity_signer, data, lens, 6,
-                                   signature.data)
-        != 0)
-    {
+    value.len = ngx_http_mcp_identity_sign(mlcf->identity_signer, data, lens,
+                                           6, value.data);
+    if (value.len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mcp: HMAC of the identity failed");
         return NGX_ERROR;
     }
 
-    fields[6] = &signature;
-
-    /* in the order of ngx_http_mcp_identity_headers[] */
-    for (i = 0; i < NGX_HTTP_MCP_IDENTITY_HEADERS; i++) {
-        if (ngx_http_mcp_push_header(headers, i, fields[i]) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    /* the proxy looks headers up by lower-case name and hash */
+    if (ngx_http_mcp_identity_hash == 0) {
+        ngx_http_mcp_identity_hash = ngx_hash_key(
+                                        ngx_http_mcp_identity_lowcase.data,
+                                        ngx_http_mcp_identity_lowcase.len);
     }
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key = ngx_http_mcp_identity_name;
+    h->lowcase_key = ngx_http_mcp_identity_lowcase.data;
+    h->hash = ngx_http_mcp_identity_hash;
+    h->value = value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
 
     return NGX_OK;
 }
@@ -200,36 +181,6 @@ ngx_http_mcp_is_client_credential(ngx_table_elt_t *h)
            && ngx_strncasecmp(h->key.data,
                               (u_char *) NGX_HTTP_MCP_IDENTITY_PREFIX,
                               sizeof(NGX_HTTP_MCP_IDENTITY_PREFIX) - 1) == 0;
-}
-
-
-static ngx_int_t
-ngx_http_mcp_push_header(ngx_list_t *headers, ngx_uint_t n, ngx_str_t *value)
-{
-    ngx_table_elt_t                 *h;
-    ngx_http_mcp_identity_header_t  *ih;
-
-    ih = &ngx_http_mcp_identity_headers[n];
-
-    /* the proxy looks headers up by lower-case name and hash: made once */
-    if (ih->hash == 0) {
-        ih->hash = ngx_hash_key(ih->lowcase.data, ih->lowcase.len);
-    }
-
-    h = ngx_list_push(headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->key = ih->name;
-    h->lowcase_key = ih->lowcase.data;
-    h->hash = ih->hash;
-    h->value = *value;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
 }
 
 

@@ -151,15 +151,9 @@ sw_mcp_post(sw_http_t *h, struct MHD_Connection *conn, sw_req_t *req)
                        sw_mcp_error_body(NULL, -32600,
                                          "Request body too large"), NULL);
     }
-    id.user = sw_hdr(conn, "X-MCP-Identity-User");
-    id.roles = sw_hdr(conn, "X-MCP-Identity-Roles");
-    id.auth = sw_hdr(conn, "X-MCP-Identity-Auth");
-    id.key_id = sw_hdr(conn, "X-MCP-Identity-Key-Id");
-    id.tenant = sw_hdr(conn, "X-MCP-Identity-Tenant");
-    id.time = sw_hdr(conn, "X-MCP-Identity-Time");
-    id.signature = sw_hdr(conn, "X-MCP-Identity-Signature");
-    irc = sw_identity_verify(&id, h->secret, h->secret_len, time(NULL),
-                             SW_IDENTITY_MAX_SKEW_S);
+    irc = sw_identity_verify(sw_hdr(conn, "X-MCP-Identity"), h->secret,
+                             h->secret_len, time(NULL),
+                             SW_IDENTITY_MAX_SKEW_S, &id);
     if (irc != SW_ID_OK) {
         json_t *msg = req->body
                       ? json_loadb(req->body, req->len, 0, NULL) : NULL;

@@ -117,9 +117,11 @@
 /* Shortest accepted HMAC key (bytes after stripping white space). */
 #define SW_IDENTITY_MIN_SECRET      32
 
-/* Largest accepted secret file and identity header value. */
+/* Largest accepted secret file, identity field and decoded identity
+ * message ("v1" and six fields, each after a newline). */
 #define SW_IDENTITY_MAX_SECRET      4096
 #define SW_IDENTITY_MAX_FIELD       1024
+#define SW_IDENTITY_MAX_MESSAGE     (2 + 6 * (1 + SW_IDENTITY_MAX_FIELD))
 
 /* ---- workspaces ---- */
 

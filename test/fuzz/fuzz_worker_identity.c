@@ -3,16 +3,21 @@
  * signed identity (sandbox-worker/src/identity.c), against the gateway's
  * signer (ngx_mcp_module/ngx_http_mcp_crypto.c).
  *
- * The input is up to seven lines: the X-MCP-Identity-User, -Roles, -Auth,
- * -Key-Id, -Tenant, -Time and -Signature header values (a missing line is
- * a missing header).  Invariants:
+ * The input is used twice: whole, as an X-MCP-Identity header value the
+ * worker receives, and its first five lines as the user, roles, auth, key
+ * id and tenant the gateway signs (a missing line is an empty field).
+ * Invariants:
  *
- *   - sw_identity_verify() accepts only complete, well-formed fields
- *     (no control characters, a non-empty user, a decimal time within the
- *     skew) whose signature is the HMAC of docs/internals.md;
- *   - the same fields signed by the gateway (time = now) are accepted by
- *     the worker whenever they are well-formed, and one flipped signature
- *     digit is refused: the two sides agree on the signed message;
+ *   - sw_identity_verify() accepts a value only when it is the canonical
+ *     encoding of a well-formed message (no control characters in a
+ *     field, a non-empty user, a decimal time within the skew) with the
+ *     HMAC of docs/internals.md: re-signing the decoded fields gives the
+ *     value back byte for byte;
+ *   - the fields signed by the gateway (time = now) are accepted by the
+ *     worker whenever they are well-formed, refused as malformed
+ *     otherwise; one changed signature character is refused, and so is a
+ *     well-signed time out of the window: the two sides agree on the
+ *     signed message and its encoding;
  *   - sw_identity_reason() never returns NULL.
  */
 
@@ -71,68 +76,85 @@ time_ok(const char *s, long long *t)
 }
 
 
+#define VALUE_MAX  (4 * SW_IDENTITY_MAX_MESSAGE / 3 + 64)
+
+
 static void
-roundtrip(sw_identity_t *id)
+roundtrip(const char *const *f)
 {
-    size_t                i, lens[6];
-    unsigned char         sig[NGX_HTTP_MCP_SIGNATURE_LEN + 1];
+    size_t                i, n, lens[6];
+    unsigned char         value[VALUE_MAX];
     const unsigned char  *fields[6];
+    sw_identity_t        *id;
     sw_identity_rc_t      rc;
     int                   well_formed;
 
-    id->time = "1700000000";
+    id = malloc(sizeof(sw_identity_t));
+    check(id != NULL);
 
-    fields[0] = (const unsigned char *) id->time;
-    fields[1] = (const unsigned char *) id->user;
-    fields[2] = (const unsigned char *) id->roles;
-    fields[3] = (const unsigned char *) id->auth;
-    fields[4] = (const unsigned char *) id->key_id;
-    fields[5] = (const unsigned char *) id->tenant;
+    fields[0] = (const unsigned char *) "1700000000";
+
+    for (i = 1; i < 6; i++) {
+        fields[i] = (const unsigned char *) f[i - 1];
+    }
 
     for (i = 0; i < 6; i++) {
         lens[i] = strlen((const char *) fields[i]);
     }
 
-    check(ngx_http_mcp_identity_sign(signer, fields, lens, 6, sig) == 0);
-    sig[NGX_HTTP_MCP_SIGNATURE_LEN] = '\0';
-    id->signature = (const char *) sig;
+    if (ngx_http_mcp_identity_size(lens, 6) >= VALUE_MAX) {
+        free(id);
+        return;
+    }
 
-    well_formed = id->user[0] != '\0' && field_ok(id->user)
-                  && field_ok(id->roles) && field_ok(id->auth)
-                  && field_ok(id->key_id) && field_ok(id->tenant);
+    n = ngx_http_mcp_identity_sign(signer, fields, lens, 6, value);
+    check(n == ngx_http_mcp_identity_size(lens, 6));
+    value[n] = '\0';
 
-    rc = sw_identity_verify(id, key, sizeof(key) - 1, NOW, SKEW);
+    well_formed = f[0][0] != '\0';
+
+    for (i = 0; i < 5; i++) {
+        well_formed = well_formed && field_ok(f[i]);
+    }
+
+    rc = sw_identity_verify((const char *) value, key, sizeof(key) - 1, NOW,
+                            SKEW, id);
 
     check(well_formed ? rc == SW_ID_OK : rc == SW_ID_MALFORMED);
 
     if (!well_formed) {
+        free(id);
         return;
     }
 
-    /* one digit off: refused */
-    sig[3] = (sig[3] == '0') ? '1' : '0';
-    check(sw_identity_verify(id, key, sizeof(key) - 1, NOW, SKEW)
-          == SW_ID_BAD_SIGNATURE);
+    check(strcmp(id->user, f[0]) == 0 && strcmp(id->tenant, f[4]) == 0);
+
+    /* one signature character off: refused */
+    value[n - 5] = (value[n - 5] == 'A') ? 'B' : 'A';
+    check(sw_identity_verify((const char *) value, key, sizeof(key) - 1, NOW,
+                             SKEW, id) == SW_ID_BAD_SIGNATURE);
 
     /* a time out of the window, even well signed, is stale */
-    id->time = "1699999000";
-    fields[0] = (const unsigned char *) id->time;
-    lens[0] = strlen(id->time);
-    check(ngx_http_mcp_identity_sign(signer, fields, lens, 6, sig) == 0);
-    check(sw_identity_verify(id, key, sizeof(key) - 1, NOW, SKEW)
-          == SW_ID_STALE);
+    fields[0] = (const unsigned char *) "1699999000";
+    lens[0] = strlen((const char *) fields[0]);
+    n = ngx_http_mcp_identity_sign(signer, fields, lens, 6, value);
+    value[n] = '\0';
+    check(sw_identity_verify((const char *) value, key, sizeof(key) - 1, NOW,
+                             SKEW, id) == SW_ID_STALE);
+
+    free(id);
 }
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char              *buf, *p, *nl, *f[7];
-    size_t             n, i;
+    char              *buf, *copy, *p, *nl, expect[VALUE_MAX];
+    const char        *f[5], *fields[6];
+    size_t             n;
     long long          t;
-    sw_identity_t      id;
+    sw_identity_t     *id;
     sw_identity_rc_t   rc;
-    char               expect[80];
 
     if (signer == NULL) {
         signer = ngx_http_mcp_signer_create(key, sizeof(key) - 1);
@@ -140,17 +162,47 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     buf = malloc(size + 1);
-    if (buf == NULL) {
+    copy = malloc(size + 1);
+    id = malloc(sizeof(sw_identity_t));
+
+    if (buf == NULL || copy == NULL || id == NULL) {
+        free(buf);
+        free(copy);
+        free(id);
         return 0;
     }
 
     memcpy(buf, data, size);
     buf[size] = '\0';
+    memcpy(copy, buf, size + 1);
 
-    memset(f, 0, sizeof(f));
-    p = buf;
+    /* the whole input as the header value */
+    rc = sw_identity_verify(buf, key, sizeof(key) - 1, NOW, SKEW, id);
 
-    for (n = 0; n < 7 && p != NULL; n++) {
+    check(sw_identity_reason(rc) != NULL);
+
+    if (rc == SW_ID_OK) {
+        check(id->user[0] != '\0');
+        check(field_ok(id->time) && field_ok(id->user) && field_ok(id->roles)
+              && field_ok(id->auth) && field_ok(id->key_id)
+              && field_ok(id->tenant));
+        check(time_ok(id->time, &t) && t >= NOW - SKEW && t <= NOW + SKEW);
+
+        fields[0] = id->time;
+        fields[1] = id->user;
+        fields[2] = id->roles;
+        fields[3] = id->auth;
+        fields[4] = id->key_id;
+        fields[5] = id->tenant;
+        check(sw_identity_sign(fields, key, sizeof(key) - 1, expect,
+                               sizeof(expect)) == 0);
+        check(strcmp(expect, buf) == 0);
+    }
+
+    /* its first five lines as the fields the gateway signs */
+    p = copy;
+
+    for (n = 0; n < 5; n++) {
         f[n] = p;
         nl = strchr(p, '\n');
 
@@ -159,41 +211,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             p = nl + 1;
 
         } else {
-            p = NULL;
+            p = copy + size;    /* "" for the missing lines */
         }
     }
 
-    id.user = f[0];
-    id.roles = f[1];
-    id.auth = f[2];
-    id.key_id = f[3];
-    id.tenant = f[4];
-    id.time = f[5];
-    id.signature = f[6];
+    roundtrip(f);
 
-    rc = sw_identity_verify(&id, key, sizeof(key) - 1, NOW, SKEW);
-
-    check(sw_identity_reason(rc) != NULL);
-
-    if (rc == SW_ID_OK) {
-        for (i = 0; i < 7; i++) {
-            check(f[i] != NULL && field_ok(f[i]));
-        }
-
-        check(id.user[0] != '\0');
-        check(time_ok(id.time, &t) && t >= NOW - SKEW && t <= NOW + SKEW);
-        check(sw_identity_sign(&id, key, sizeof(key) - 1, expect,
-                               sizeof(expect)) == 0);
-        check(strcmp(expect, id.signature) == 0);
-
-    } else if (rc == SW_ID_MISSING) {
-        check(n < 7);
-    }
-
-    if (n >= 5) {
-        roundtrip(&id);
-    }
-
+    free(id);
+    free(copy);
     free(buf);
 
     return 0;

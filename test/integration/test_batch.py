@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from conftest import eventually, post
-from stack import Stack, free_port
+from stack import Stack, free_port, identity_fields
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -24,7 +24,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Recorder.received.append(
             {"body": json.loads(body),
-             "user": self.headers.get("X-MCP-Identity-User"),
+             "user": (identity_fields(self.headers.get("X-MCP-Identity")) or {}).get("user"),
              "authorization": self.headers.get("Authorization")})
         messages = json.loads(body)
         answers = [{"jsonrpc": "2.0", "id": m["id"], "result": {"echo": m["method"]}}

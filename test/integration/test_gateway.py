@@ -11,6 +11,9 @@ import time
 import pytest
 
 from conftest import APIKEY_TTL, ROOT, eventually, post, redis_cli
+from stack import identity_header
+
+FORGED_SECRET = b"not-the-identity-secret-0123456789abcdef"
 
 
 def call(stack, key, method, params=None, rpc_id=1, headers=None):
@@ -207,20 +210,21 @@ def test_notification_is_accepted(stack, keys):
 
 def test_sandbox_refuses_requests_that_bypass_the_gateway(stack):
     url = f"http://127.0.0.1:{stack.ports['worker']}/mcp"
-    forged = {"X-MCP-Identity-User": "admin", "X-MCP-Identity-Roles": "mcp-admin",
-              "X-MCP-Identity-Auth": "apikey", "X-MCP-Identity-Key-Id": "-",
-              "X-MCP-Identity-Tenant": "log-analysis",
-              "X-MCP-Identity-Time": str(int(time.time())),
-              "X-MCP-Identity-Signature": "v1=" + "0" * 64}
+    # well formed, current, signed with a key that is not the identity secret
+    forged = identity_header(FORGED_SECRET, "admin", "mcp-admin", tenant="log-analysis")
     resp = post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=forged)
     assert resp.status == 401
 
 
 def test_client_identity_headers_are_not_trusted(stack, keys):
-    # a viewer claiming to be an admin stays a viewer
+    # a viewer claiming to be an admin stays a viewer: the gateway drops
+    # every X-MCP-Identity* header a client sends (the current one and the
+    # old per-field ones) and signs its own
+    forged = {**identity_header(FORGED_SECRET, "root", "mcp-admin", tenant="log-analysis"),
+              "X-MCP-Identity-Roles": "mcp-admin", "X-MCP-Identity-User": "root"}
     resp = call(stack, keys["viewer"], "tools/call",
                 {"name": "execute_code", "arguments": {"code": "print(1)"}}, rpc_id=13,
-                headers={"X-MCP-Identity-Roles": "mcp-admin", "X-MCP-Identity-User": "root"})
+                headers=forged)
     assert_rpc_error(resp, 200, -32602, 13)
 
 

@@ -5,7 +5,6 @@ confinement, and the data-science tool set as a second, isolated tenant
 """
 
 import hashlib
-import hmac
 import json
 import os
 import time
@@ -13,6 +12,7 @@ import time
 import pytest
 
 from conftest import post
+from stack import identity_header
 
 
 def rpc(url, key, method, params=None, rpc_id=1):
@@ -319,16 +319,11 @@ def test_workspaces_are_per_tool_set(stack, keys):
 def test_data_science_worker_has_its_own_identity_secret(stack):
     """A request signed with log-analysis's secret (what a compromised
     log-analysis worker could forge) is refused by the data-science worker."""
-    t = str(int(time.time()))
-    fields = ["v1", t, "mallory", "mcp-admin", "apikey", "-", "data-science"]
+    t = int(time.time())
     for secret_name, expected in (("identity.secret", 401),
                                   ("identity-data-science.secret", 200)):
-        key = stack.secrets[secret_name].encode()
-        sig = hmac.new(key, "\n".join(fields).encode(), hashlib.sha256).hexdigest()
-        headers = {"X-MCP-Identity-User": "mallory", "X-MCP-Identity-Roles": "mcp-admin",
-                   "X-MCP-Identity-Auth": "apikey", "X-MCP-Identity-Key-Id": "-",
-                   "X-MCP-Identity-Tenant": "data-science", "X-MCP-Identity-Time": t,
-                   "X-MCP-Identity-Signature": "v1=" + sig}
+        headers = identity_header(stack.secrets[secret_name], "mallory", "mcp-admin",
+                                  "apikey", "-", "data-science", when=t)
         resp = post(f"http://127.0.0.1:{stack.ports['ds_worker']}/mcp",
                     {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
         assert resp.status == expected, (secret_name, resp.body)

@@ -6,6 +6,7 @@ run as root) with the demo log data; every request is signed as described in
 docs/internals.md ("Signed identity").
 """
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -24,7 +25,7 @@ import time
 
 import pytest
 
-from stack import stage_sandbox
+from stack import IDENTITY_FIELDS, identity_fields, identity_header, stage_sandbox
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARY = ROOT / "sandbox-worker" / "build" / "mcp-sandbox-worker"
@@ -98,13 +99,12 @@ class Worker:
 def identity_headers(user, roles="analyst", auth="apikey",
                      key_id="0123456789abcdef", tenant="default", when=None,
                      secret=SECRET):
-    t = str(int(time.time() if when is None else when))
-    msg = "\n".join(["v1", t, user, roles, auth, key_id, tenant])
-    sig = hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest()
-    return {"X-MCP-Identity-User": user, "X-MCP-Identity-Roles": roles,
-            "X-MCP-Identity-Auth": auth, "X-MCP-Identity-Key-Id": key_id,
-            "X-MCP-Identity-Tenant": tenant, "X-MCP-Identity-Time": t,
-            "X-MCP-Identity-Signature": "v1=" + sig}
+    return identity_header(secret, user, roles, auth, key_id, tenant, when)
+
+
+def b64url(data):
+    """base64url without padding, as in the X-MCP-Identity value."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @pytest.fixture(scope="module")
@@ -271,9 +271,14 @@ def test_bad_signature_rejected(worker):
     hdrs = identity_headers("alice", secret=b"wrong-secret-wrong-secret-wrong!!")
     status, _, body = worker.rpc("tools/list", sign=False, headers=hdrs)
     assert status == 401 and body["error"]["code"] == -32001
-    # valid signature, but for another user name
-    hdrs = identity_headers("alice")
-    hdrs["X-MCP-Identity-User"] = "admin"
+    # valid signature, but for another user name: the message part
+    # re-encoded with user "admin", alice's signature kept
+    value = identity_headers("alice")["X-MCP-Identity"]
+    fields = identity_fields(value)
+    assert fields["user"] == "alice"
+    fields["user"] = "admin"
+    message = "\n".join(["v1", *(fields[k] for k in IDENTITY_FIELDS)]).encode()
+    hdrs = {"X-MCP-Identity": b64url(message) + "." + value.split(".")[1]}
     status, _, body = worker.rpc("tools/list", sign=False, headers=hdrs)
     assert status == 401
 
@@ -283,8 +288,11 @@ def test_stale_and_missing_identity_rejected(worker):
     assert status == 401 and body["error"]["code"] == -32001
     status, _, _ = worker.rpc("tools/list", when=time.time() + 120)
     assert status == 401
-    hdrs = identity_headers("alice")
-    del hdrs["X-MCP-Identity-Tenant"]
+    # a message without its tenant field, correctly signed
+    message = "\n".join(["v1", str(int(time.time())), "alice", "analyst", "apikey",
+                         "0123456789abcdef"]).encode()
+    sig = hmac.new(SECRET, message, hashlib.sha256).digest()
+    hdrs = {"X-MCP-Identity": b64url(message) + "." + b64url(sig)}
     status, _, _ = worker.rpc("tools/list", sign=False, headers=hdrs)
     assert status == 401
 

@@ -31,8 +31,6 @@ definitely or indirectly lost, and every call got the answer it should.
 """
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -47,7 +45,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "demo"))
-from stack import stage_sandbox  # noqa: E402
+from stack import IDENTITY_HEADER, identity_header, stage_sandbox  # noqa: E402
 
 
 def free_port():
@@ -57,15 +55,13 @@ def free_port():
 
 
 def identity_headers(secret, user="vg@example.com", roles="mcp-log-analyst", bad=False):
-    t = str(int(time.time()))
-    fields = [t, user, roles, "apikey", "0123456789abcdef", "log-analysis"]
-    sig = hmac.new(secret, "\n".join(["v1"] + fields).encode(), hashlib.sha256).hexdigest()
+    headers = identity_header(secret, user, roles, "apikey", "0123456789abcdef", "log-analysis")
     if bad:
-        sig = ("0" if sig[0] != "0" else "1") + sig[1:]
-    return {"X-MCP-Identity-User": user, "X-MCP-Identity-Roles": roles,
-            "X-MCP-Identity-Auth": "apikey", "X-MCP-Identity-Key-Id": "0123456789abcdef",
-            "X-MCP-Identity-Tenant": "log-analysis", "X-MCP-Identity-Time": t,
-            "X-MCP-Identity-Signature": "v1=" + sig, "Content-Type": "application/json",
+        # change the signature's first character: all of its 6 bits are
+        # signature (the last character's low bits are only padding)
+        message, sig = headers[IDENTITY_HEADER].split(".")
+        headers[IDENTITY_HEADER] = message + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+    return {**headers, "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream"}
 
 

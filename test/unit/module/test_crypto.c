@@ -103,12 +103,15 @@ test_equal_ct(void **state)
 }
 
 
+#define VALUE_MAX  (4 + (3000 + 2) * 4 / 3 + 1 + 43)
+
+
 static void
 test_identity_signature(void **state)
 {
-    unsigned char         out[NGX_HTTP_MCP_SIGNATURE_LEN];
-    unsigned char         other[NGX_HTTP_MCP_SIGNATURE_LEN];
-    const unsigned char  *fields[] = {
+    size_t                  n, m;
+    unsigned char           out[VALUE_MAX], other[VALUE_MAX];
+    const unsigned char    *fields[] = {
         (const unsigned char *) "1700000000",
         (const unsigned char *) "alice@example.com",
         (const unsigned char *) "mcp-admin,mcp-log-analyst",
@@ -116,9 +119,10 @@ test_identity_signature(void **state)
         (const unsigned char *) "0123456789abcdef",
         (const unsigned char *) "log-analysis",
     };
-    size_t                lens[6];
-    size_t                i;
+    size_t                  lens[6];
+    size_t                  i;
     const char             *secret = "0123456789abcdef0123456789abcdef";
+    const char             *expect;
     ngx_http_mcp_signer_t  *signer;
 
     for (i = 0; i < 6; i++) {
@@ -128,26 +132,30 @@ test_identity_signature(void **state)
     signer = ngx_http_mcp_signer_create((const unsigned char *) secret, 32);
     assert_non_null(signer);
 
-    assert_int_equal(ngx_http_mcp_identity_sign(signer, fields, lens, 6, out),
-                     0);
+    n = ngx_http_mcp_identity_sign(signer, fields, lens, 6, out);
 
     /*
-     * python3 -c 'import hmac,hashlib; print(hmac.new(b"0123456789abcdef"
-     *   b"0123456789abcdef", b"v1\n1700000000\nalice@example.com\n"
-     *   b"mcp-admin,mcp-log-analyst\napikey\n0123456789abcdef\n"
-     *   b"log-analysis", hashlib.sha256).hexdigest())'
+     * python3 -c 'import hmac,hashlib,base64; b=lambda x: base64.
+     *   urlsafe_b64encode(x).rstrip(b"=").decode(); k=b"0123456789abcdef"*2;
+     *   m=b"v1\n1700000000\nalice@example.com\nmcp-admin,mcp-log-analyst"
+     *   b"\napikey\n0123456789abcdef\nlog-analysis"; print(b(m)+"."+
+     *   b(hmac.new(k,m,hashlib.sha256).digest()))'
      */
-    assert_memory_equal(out, "v1=a3a3b5278d0f51d39b40391b5a0661a3"
-                             "37b5d8ec0469776068c4a59989146e48", 67);
+    expect = "djEKMTcwMDAwMDAwMAphbGljZUBleGFtcGxlLmNvbQptY3AtYWRtaW4sbWNw"
+             "LWxvZy1hbmFseXN0CmFwaWtleQowMTIzNDU2Nzg5YWJjZGVmCmxvZy1hbmFs"
+             "eXNpcw.o6O1J40PUdObQDkbWgZhoze12OwEaXdgaMSlmYkUbkg";
+    assert_int_equal(n, strlen(expect));
+    assert_int_equal(n, ngx_http_mcp_identity_size(lens, 6));
+    assert_memory_equal(out, expect, n);
 
-    /* moving a byte between fields changes the signature */
+    /* moving a byte between fields changes the value */
     fields[1] = (const unsigned char *) "alice@example.co";
     lens[1]--;
     fields[2] = (const unsigned char *) "mmcp-admin,mcp-log-analyst";
     lens[2]++;
-    assert_int_equal(ngx_http_mcp_identity_sign(signer, fields, lens, 6,
-                                                other), 0);
-    assert_memory_not_equal(out, other, sizeof(out));
+    m = ngx_http_mcp_identity_sign(signer, fields, lens, 6, other);
+    assert_int_equal(m, n);
+    assert_memory_not_equal(out, other, n);
 
     /* the prepared key is reused: the same input signs the same */
     fields[1] = (const unsigned char *) "alice@example.com";
@@ -155,22 +163,39 @@ test_identity_signature(void **state)
     fields[2] = (const unsigned char *) "mcp-admin,mcp-log-analyst";
     lens[2]--;
     assert_int_equal(ngx_http_mcp_identity_sign(signer, fields, lens, 6,
-                                                other), 0);
-    assert_memory_equal(out, other, sizeof(out));
+                                                other), n);
+    assert_memory_equal(out, other, n);
+
+    /* every length mod 3 encodes as Python does, padding dropped */
+    {
+        const unsigned char  *one[] = { (const unsigned char *) "ab" };
+        size_t                len[] = { 0 };
+
+        /* "v1\n" (3 bytes), "v1\na" (4), "v1\nab" (5) */
+        static const char  *encoded[] = { "djEK.", "djEKYQ.", "djEKYWI." };
+
+        for (i = 0; i < 3; i++) {
+            len[0] = i;
+            n = ngx_http_mcp_identity_sign(signer, one, len, 1, out);
+            assert_int_equal(n, ngx_http_mcp_identity_size(len, 1));
+            assert_int_equal(n, strlen(encoded[i]) + 43);
+            assert_memory_equal(out, encoded[i], strlen(encoded[i]));
+        }
+    }
 
     /* a message longer than the signer's stack buffer */
     {
         static unsigned char  big[3000];
-        unsigned char         a[NGX_HTTP_MCP_SIGNATURE_LEN];
-        unsigned char         b[NGX_HTTP_MCP_SIGNATURE_LEN];
+        unsigned char         a[VALUE_MAX], b[VALUE_MAX];
         const unsigned char  *one[] = { big };
         size_t                len[] = { sizeof(big) };
 
         memset(big, 'x', sizeof(big));
-        assert_int_equal(ngx_http_mcp_identity_sign(signer, one, len, 1, a), 0);
+        n = ngx_http_mcp_identity_sign(signer, one, len, 1, a);
+        assert_int_equal(n, ngx_http_mcp_identity_size(len, 1));
         big[2999] = 'y';
-        assert_int_equal(ngx_http_mcp_identity_sign(signer, one, len, 1, b), 0);
-        assert_memory_not_equal(a, b, sizeof(a));
+        assert_int_equal(ngx_http_mcp_identity_sign(signer, one, len, 1, b), n);
+        assert_memory_not_equal(a, b, n);
     }
 
     ngx_http_mcp_signer_free(signer);
@@ -178,17 +203,20 @@ test_identity_signature(void **state)
 
 
 /*
- * Signatures are remembered per signer: whatever was remembered, each
+ * Values are remembered per signer: whatever was remembered, each
  * message signs as a fresh signer signs it, also when many messages
  * share the memo's slots.
  */
+
+#define MEMO_VALUE  64
+
 
 static void
 test_identity_signature_memo(void **state)
 {
     char                    user[64];
-    unsigned char           sig[3][200][NGX_HTTP_MCP_SIGNATURE_LEN];
-    size_t                  i, round, len;
+    unsigned char           sig[3][200][MEMO_VALUE];
+    size_t                  i, round, len, n[3];
     const unsigned char    *field;
     const char             *secret = "0123456789abcdef0123456789abcdef";
     ngx_http_mcp_signer_t  *busy, *fresh;
@@ -203,8 +231,10 @@ test_identity_signature_memo(void **state)
             /* round 2 visits them backwards: other neighbours per slot */
             len = snprintf(user, sizeof(user), "user-%03zu",
                            round ? 199 - i : i);
-            assert_int_equal(ngx_http_mcp_identity_sign(busy, &field, &len, 1,
-                                 sig[round][round ? 199 - i : i]), 0);
+            assert_true(ngx_http_mcp_identity_size(&len, 1) <= MEMO_VALUE);
+            n[round] = ngx_http_mcp_identity_sign(busy, &field, &len, 1,
+                                         sig[round][round ? 199 - i : i]);
+            assert_int_equal(n[round], ngx_http_mcp_identity_size(&len, 1));
         }
     }
 
@@ -213,14 +243,13 @@ test_identity_signature_memo(void **state)
         assert_non_null(fresh);
 
         len = snprintf(user, sizeof(user), "user-%03zu", i);
-        assert_int_equal(ngx_http_mcp_identity_sign(fresh, &field, &len, 1,
-                                                    sig[2][i]), 0);
-        assert_memory_equal(sig[0][i], sig[2][i], NGX_HTTP_MCP_SIGNATURE_LEN);
-        assert_memory_equal(sig[1][i], sig[2][i], NGX_HTTP_MCP_SIGNATURE_LEN);
+        n[2] = ngx_http_mcp_identity_sign(fresh, &field, &len, 1, sig[2][i]);
+        assert_int_equal(n[2], n[0]);
+        assert_memory_equal(sig[0][i], sig[2][i], n[2]);
+        assert_memory_equal(sig[1][i], sig[2][i], n[2]);
 
         if (i) {
-            assert_memory_not_equal(sig[0][i], sig[0][i - 1],
-                                    NGX_HTTP_MCP_SIGNATURE_LEN);
+            assert_memory_not_equal(sig[0][i], sig[0][i - 1], n[2]);
         }
 
         ngx_http_mcp_signer_free(fresh);
