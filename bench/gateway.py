@@ -28,11 +28,15 @@ All cases run in one nginx, in one run, against the same trivial upstream
 
 Prints requests/s, p50 and p99 latency, each tools/call case as a ratio of
 (a) and of its like-for-like bare case, and the p50 the filter adds,
-(g) - (f).  Throughput on a shared 2-core VM moves with the machine; the
+(g) - (f).  Throughput on a shared 2-core VM moves with the machine, so
+the cases run in rounds, each round in a rotated order (no case always
+follows the same one, e.g. one that leaves log writeback behind), and a
+ratio is the median of the ratios within each round, where the two cases
+ran a few seconds apart; the range over the rounds is printed too.  The
 CPU the nginx workers spend per request (both nginx instances, the
-upstream included, from /proc) moves much less, so it is printed too, and
-the module's own cost as the difference to the like-for-like bare case.  Not a timed test: run it with
-`make bench`.
+upstream included, from /proc) moves less, so it is printed too, and the
+module's own cost as the difference to the like-for-like bare case.  Not a
+timed test: run it with `make bench`.
 """
 
 import argparse
@@ -41,9 +45,11 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,6 +60,9 @@ from stack import MODULE_SO, NGINX_BIN, Stack, free_port, wait_for_port  # noqa:
 CALL = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                    "params": {"name": "echo", "arguments": {"text": "hello", "n": 1}}})
 LIST = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+
+# the demo provider's tokens live 300 s; a run takes longer
+TOKEN_REFRESH_S = 120
 
 
 def tools_list_document(n=500):
@@ -177,6 +186,18 @@ def median_run(runs):
     return chosen
 
 
+def paired_ratio(runs, base_runs):
+    """The median over the rounds of a case's req/s over the base case's,
+    both measured in the same round."""
+    return statistics.median(r["rps"] / b["rps"] for r, b in zip(runs, base_runs))
+
+
+def paired_difference(runs, base_runs):
+    """The median over the rounds of a case's CPU per request minus the base
+    case's, both measured in the same round."""
+    return statistics.median(r["cpu_us"] - b["cpu_us"] for r, b in zip(runs, base_runs))
+
+
 def check_filter(url, key):
     """The filtered case really filters: 250 of 500 tools come back."""
     req = urllib.request.Request(url, data=LIST.encode(), method="POST",
@@ -241,8 +262,8 @@ http {{
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5,
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10,
                         help="each case runs this often, interleaved; the median counts")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
@@ -303,37 +324,50 @@ def main():
         try:
             workers = nginx_workers({stack.procs["nginx"].pid, cold.pid})
             c = args.connections
-            key_auth, jwt_auth = "Bearer " + key, "Bearer " + token
+            key_auth = "Bearer " + key
             bare = origin + "/bench/bare"
-            cases = [("(a) bare proxy_pass", bare, None, CALL, c),
-                     ("(a-key) bare, API key header", bare, key_auth, CALL, c),
-                     ("(a-jwt) bare, JWT header", bare, jwt_auth, CALL, c),
-                     ("(a-log) bare, key, access log", origin + "/bench/bare-log",
-                      key_auth, CALL, c),
-                     ("(b) API key, cached", origin + "/bench/mcp", key_auth, CALL, c),
-                     ("(c) JWT, cached", origin + "/bench/mcp", jwt_auth, CALL, c),
-                     ("(d) JWT, verified every request", cold_url, jwt_auth, CALL, c),
-                     ("(e) API key, cached, audited", origin + "/bench/mcp-audit",
-                      key_auth, CALL, c),
-                     ("(h) API key, Redis lookup each request", cold_url, key_auth,
-                      CALL, c),
-                     ("(f) tools/list 500, bare, 1 conn", origin + "/bench/bare-list",
-                      None, LIST, 1),
-                     ("(g) tools/list 500, filtered, 1 conn", origin + "/bench/mcp-list",
-                      key_auth, LIST, 1)]
+
+            def all_cases(jwt_auth):
+                return [("(a) bare proxy_pass", bare, None, CALL, c),
+                        ("(a-key) bare, API key header", bare, key_auth, CALL, c),
+                        ("(a-jwt) bare, JWT header", bare, jwt_auth, CALL, c),
+                        ("(a-log) bare, key, access log", origin + "/bench/bare-log",
+                         key_auth, CALL, c),
+                        ("(b) API key, cached", origin + "/bench/mcp", key_auth, CALL, c),
+                        ("(c) JWT, cached", origin + "/bench/mcp", jwt_auth, CALL, c),
+                        ("(d) JWT, verified every request", cold_url, jwt_auth, CALL, c),
+                        ("(e) API key, cached, audited", origin + "/bench/mcp-audit",
+                         key_auth, CALL, c),
+                        ("(h) API key, Redis lookup each request", cold_url, key_auth,
+                         CALL, c),
+                        ("(f) tools/list 500, bare, 1 conn", origin + "/bench/bare-list",
+                         None, LIST, 1),
+                        ("(g) tools/list 500, filtered, 1 conn",
+                         origin + "/bench/mcp-list", key_auth, LIST, 1)]
+
+            cases = all_cases("Bearer " + token)
             # each tools/call case, and the bare case sent the same request
             like = {"(b)": "(a-key)", "(c)": "(a-jwt)", "(d)": "(a-jwt)", "(e)": "(a-log)",
-            "(h)": "(a-key)"}
+                    "(h)": "(a-key)"}
             for _, url, auth, body, conns in cases:     # warm up connections and caches
                 wrk(url, auth, 1, conns, args.threads, body)
             # rounds interleave the cases, so a slow moment of the machine
-            # does not fall on one case only
+            # does not fall on one case only; each round starts one case
+            # later, so no case always runs after the same one
             runs = [[] for _ in cases]
-            for _ in range(args.rounds):
-                for i, (_, url, auth, body, conns) in enumerate(cases):
+            token_time = time.time()
+            for n in range(args.rounds):
+                if time.time() - token_time > TOKEN_REFRESH_S:
+                    cases = all_cases("Bearer " + stack.token(
+                        "demo-analyst", stack.secrets["DEMO_ANALYST_PASSWORD"],
+                        resource=origin + "/bench/mcp"))
+                    token_time = time.time()
+                start = n % len(cases)
+                for i in list(range(start, len(cases))) + list(range(start)):
+                    _, url, auth, body, conns = cases[i]
                     runs[i].append(wrk(url, auth, args.seconds, conns, args.threads, body,
                                        workers))
-            results = [(case[0], median_run(r)) for case, r in zip(cases, runs)]
+            results = [(case[0], median_run(r), r) for case, r in zip(cases, runs)]
             check_filter(origin + "/bench/mcp-list", key)
         finally:
             cold.send_signal(signal.SIGQUIT)
@@ -341,30 +375,38 @@ def main():
             shutil.rmtree(cold_state, ignore_errors=True)
             shutil.rmtree(static, ignore_errors=True)
 
-    by_label = {name.split()[0]: r for name, r in results}
-    base = by_label["(a)"]["rps"]
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, median of "
-          f"{args.rounds} interleaved rounds, on loopback, "
+    by_label = {name.split()[0]: r for name, r, _ in results}
+    rounds = {name.split()[0]: r for name, _, r in results}
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {args.rounds} "
+          f"rounds, cases in a rotated order each round, on loopback, "
           f"nginx 2 workers, {os.cpu_count()} cores; tools/call body {len(CALL)} bytes, "
           f"tools/list answer {len(tools_list_document())} bytes\n")
     print(f"{'case':38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs (a)':>7} "
           f"{'vs bare, same request':>22} {'CPU us':>7} {'non-2xx':>7}")
-    for name, r in results:
+    for name, r, _ in results:
         label = name.split()[0]
-        ratio = f"{r['rps'] / base:7.1%}" if "list" not in name else f"{'':7}"
+        ratio = (f"{paired_ratio(rounds[label], rounds['(a)']):7.1%}"
+                 if "list" not in name else f"{'':7}")
         same = ""
         if label in like:
-            same = f"{r['rps'] / by_label[like[label]]['rps']:6.1%} of {like[label]}"
+            same = (f"{paired_ratio(rounds[label], rounds[like[label]]):6.1%} "
+                    f"of {like[label]}")
         print(f"{name:38} {r['rps']:9.0f} {r['p50']:7.3f} {r['p99']:7.3f} "
               f"{ratio} {same:>22} {r['cpu_us']:7.1f} {r['non2xx']:7d}")
-    added = by_label["(g)"]["p50"] - by_label["(f)"]["p50"]
-    print("\nCPU us: nginx workers' CPU per request (median of the rounds), the upstream's "
-          "share included")
-    print("the module's CPU per request, against the bare case sent the same request: "
-          + ", ".join(f"{label} {by_label[label]['cpu_us'] - by_label[bare]['cpu_us']:+.1f} us"
+    print("\nreq/s, p50, p99: the run with the median req/s; CPU us: the median. vs (a) and "
+          "vs bare: the median over the rounds of the ratio within a round")
+    print("ratio range over the rounds: " + ", ".join(
+        f"{label} {min(spread)*100:.0f}-{max(spread)*100:.0f}% of (a)"
+        for label in ("(a-key)", "(b)", "(c)", "(e)")
+        for spread in [[x["rps"] / y["rps"] for x, y in zip(rounds[label], rounds["(a)"])]]))
+    print("CPU us: nginx workers' CPU per request, the upstream's share included")
+    print("the module's CPU per request, against the bare case sent the same request "
+          "(median of the rounds' differences): "
+          + ", ".join(f"{label} {paired_difference(rounds[label], rounds[bare]):+.1f} us"
                       for label, bare in like.items()))
+    added = by_label["(g)"]["p50"] - by_label["(f)"]["p50"]
     print(f"tools/list filtering adds {added:.3f} ms at p50 (g - f)")
-    bad = [name for name, r in results if r["non2xx"]]
+    bad = [name for name, r, _ in results if r["non2xx"]]
     if bad:
         print(f"\nnon-2xx answers in: {', '.join(bad)} (the figures above are not valid)")
         return 1
