@@ -570,11 +570,8 @@ ngx_http_mcp_note_message(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
     ctx->tool.data = (u_char *) rpc->tool;
     ctx->tool.len = ngx_strlen(rpc->tool);
 
-    ctx->args_sha256.data = ngx_pnalloc(r->pool, NGX_HTTP_MCP_SHA256_HEX_LEN);
-    if (ctx->args_sha256.data) {
-        ngx_hex_dump(ctx->args_sha256.data, rpc->args_sha256, 32);
-        ctx->args_sha256.len = NGX_HTTP_MCP_SHA256_HEX_LEN;
-    }
+    ctx->args.data = (u_char *) rpc->args;
+    ctx->args.len = rpc->args_size;
 
     ctx->args_size.data = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
     if (ctx->args_size.data) {

@@ -27,6 +27,10 @@ static ngx_int_t ngx_http_mcp_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_mcp_record_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_mcp_args_sha256_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_mcp_args_digest(ngx_http_request_t *r,
+    ngx_http_mcp_ctx_t *ctx);
 static u_char *ngx_http_mcp_format_time(u_char *p);
 static ngx_uint_t ngx_http_mcp_is_number(ngx_str_t *s);
 
@@ -165,7 +169,7 @@ static ngx_http_variable_t  ngx_http_mcp_vars[] = {
     { ngx_string("mcp_reason"), NULL, ngx_http_mcp_ctx_variable,
       ngx_http_mcp_ctx_field(reason), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("mcp_args_sha256"), NULL, ngx_http_mcp_ctx_variable,
+    { ngx_string("mcp_args_sha256"), NULL, ngx_http_mcp_args_sha256_variable,
       ngx_http_mcp_ctx_field(args_sha256), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("mcp_args_size"), NULL, ngx_http_mcp_ctx_variable,
@@ -344,6 +348,44 @@ ngx_http_mcp_ctx_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
 
 static ngx_int_t
+ngx_http_mcp_args_sha256_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_mcp_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_mcp_module);
+
+    if (ctx) {
+        ngx_http_mcp_args_digest(r, ctx);
+    }
+
+    return ngx_http_mcp_ctx_variable(r, v, data);
+}
+
+
+/* the arguments' SHA-256 in hex, made on first use: not every request logs */
+
+static void
+ngx_http_mcp_args_digest(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx)
+{
+    u_char  digest[32];
+
+    if (ctx->args.data == NULL || ctx->args_sha256.len) {
+        return;
+    }
+
+    ctx->args_sha256.data = ngx_pnalloc(r->pool, NGX_HTTP_MCP_SHA256_HEX_LEN);
+    if (ctx->args_sha256.data == NULL) {
+        return;
+    }
+
+    ngx_http_mcp_sha256(ctx->args.data, ctx->args.len, digest);
+    ngx_hex_dump(ctx->args_sha256.data, digest, 32);
+    ctx->args_sha256.len = NGX_HTTP_MCP_SHA256_HEX_LEN;
+}
+
+
+static ngx_int_t
 ngx_http_mcp_tenant_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
@@ -494,6 +536,10 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_mcp_module);
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mcp_module);
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mcp_module);
+
+    if (ctx) {
+        ngx_http_mcp_args_digest(r, ctx);
+    }
 
     /* the values first: they size the record */
     len = sizeof("{}") - 1;

@@ -568,9 +568,8 @@ ngx_http_mcp_rpc_finish(ngx_http_mcp_rpc_scan_t *sc)
     }
 
     /* the arguments exactly as the sandbox will receive them */
+    rpc->args = sc->body + sc->args_start;
     rpc->args_size = sc->args_end - sc->args_start;
-    ngx_http_mcp_sha256((const unsigned char *) sc->body + sc->args_start,
-                        rpc->args_size, rpc->args_sha256);
 
     return 0;
 }

@@ -53,9 +53,12 @@ typedef struct {
     char                     *meta_version;  /* params._meta protocol
                                                 version (2026-07-28) */
 
-    /* the tool arguments exactly as sent: size and SHA-256 */
+    /*
+     * the tool arguments exactly as sent, inside the parsed buffer; hashed
+     * only when something (the audit record) asks for their fingerprint
+     */
+    const char               *args;
     size_t                    args_size;
-    unsigned char             args_sha256[32];
 
     /* params.name's JSON string in the body, quotes included */
     size_t                    name_start;

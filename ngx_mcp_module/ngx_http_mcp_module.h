@@ -203,7 +203,8 @@ typedef struct {
     ngx_str_t                  rpc_id;
     ngx_str_t                  decision;
     ngx_str_t                  reason;
-    ngx_str_t                  args_sha256;
+    ngx_str_t                  args;           /* in the request body */
+    ngx_str_t                  args_sha256;    /* of args, when asked */
     ngx_str_t                  args_size;
 
     ngx_http_mcp_roles_t       caller_roles;

@@ -1,6 +1,7 @@
 """The gateway end to end over raw HTTP: real nginx + module, real Redis,
 real sandbox worker.  Every error path asserts status, JSON-RPC code and id."""
 
+import hashlib
 import json
 import os
 import re
@@ -325,7 +326,10 @@ def test_one_valid_audit_record_per_request(stack, keys):
         assert record["tenant"] == "log-analysis"
         assert record["time"].endswith("Z") and "." in record["time"]
         if tool:
-            assert len(record["args_sha256"]) == 64
+            # the SHA-256 of the arguments' bytes as sent (post() sends json.dumps)
+            arguments = json.dumps(body["params"]["arguments"]).encode()
+            assert record["args_sha256"] == hashlib.sha256(arguments).hexdigest()
+            assert record["args_size"] == str(len(arguments))
     assert records['"a1"']["user"] == "analyst@example.com"
     assert records['"a1"']["auth"] == "apikey"
     assert records['"a3"']["status"] == 401

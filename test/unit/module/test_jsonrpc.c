@@ -153,23 +153,27 @@ test_tool_call_fields(void **state)
     /* the arguments exactly as sent, nested objects included */
     assert_int_equal(rpc.args_size,
                      strlen("{\"code\":\"print(1)\", \"a\":{\"b\":1}}"));
+    assert_memory_equal(rpc.args, "{\"code\":\"print(1)\", \"a\":{\"b\":1}}",
+                        rpc.args_size);
 
-    /* fields in any order; the same arguments give the same fingerprint */
+    /* fields in any order; the same arguments, the same bytes to hash */
     assert_int_equal(parse("{\"params\":{\"arguments\":"
                            "{\"code\":\"print(1)\", \"a\":{\"b\":1}},"
                            "\"name\":\"execute_code\"},\"method\":\"tools/call\","
                            "\"id\":1,\"jsonrpc\":\"2.0\"}", &again), 0);
     assert_string_equal(again.tool, "execute_code");
-    assert_memory_equal(rpc.args_sha256, again.args_sha256, 32);
+    assert_int_equal(again.args_size, rpc.args_size);
+    assert_memory_equal(rpc.args, again.args, rpc.args_size);
     ngx_http_mcp_rpc_free(&again);
 
-    /* other arguments, another fingerprint */
+    /* other arguments, other bytes */
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,"
                            "\"method\":\"tools/call\",\"params\":"
                            "{\"name\":\"execute_code\",\"arguments\":"
                            "{\"code\":\"print(2)\", \"a\":{\"b\":1}}}}", &again),
                      0);
-    assert_memory_not_equal(rpc.args_sha256, again.args_sha256, 32);
+    assert_int_equal(again.args_size, rpc.args_size);
+    assert_memory_not_equal(rpc.args, again.args, rpc.args_size);
 
     ngx_http_mcp_rpc_free(&rpc);
     ngx_http_mcp_rpc_free(&again);
