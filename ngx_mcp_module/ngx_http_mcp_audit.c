@@ -31,6 +31,7 @@ static ngx_int_t ngx_http_mcp_args_sha256_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_mcp_args_digest(ngx_http_request_t *r,
     ngx_http_mcp_ctx_t *ctx);
+static void ngx_http_mcp_exec_figures(ngx_http_request_t *r, ngx_str_t *exec);
 static u_char *ngx_http_mcp_format_time(u_char *p);
 static ngx_uint_t ngx_http_mcp_is_number(ngx_str_t *s);
 
@@ -61,7 +62,8 @@ typedef enum {
     NGX_HTTP_MCP_FIELD_NUMBER,        /* an nginx variable, as a number */
     NGX_HTTP_MCP_FIELD_TIME,
     NGX_HTTP_MCP_FIELD_TENANT,
-    NGX_HTTP_MCP_FIELD_SESSION
+    NGX_HTTP_MCP_FIELD_SESSION,
+    NGX_HTTP_MCP_FIELD_EXEC           /* an X-MCP-Exec-* answer header */
 } ngx_http_mcp_field_e;
 
 
@@ -117,15 +119,19 @@ static ngx_http_mcp_field_t  ngx_http_mcp_record_fields[] = {
                            "bytes_sent"),
     ngx_http_mcp_field("args_sha256", args_sha256),
     ngx_http_mcp_field("args_size", args_size),
-    ngx_http_mcp_field_var("exec_outcome", NGX_HTTP_MCP_FIELD_STRING, 8,
-                           "upstream_http_x_mcp_exec_outcome"),
-    ngx_http_mcp_field_var("exec_wall_ms", NGX_HTTP_MCP_FIELD_STRING, 9,
-                           "upstream_http_x_mcp_exec_wall_ms"),
-    ngx_http_mcp_field_var("exec_cpu_ms", NGX_HTTP_MCP_FIELD_STRING, 10,
-                           "upstream_http_x_mcp_exec_cpu_ms"),
-    ngx_http_mcp_field_var("exec_peak_rss_kb", NGX_HTTP_MCP_FIELD_STRING,
-                           11, "upstream_http_x_mcp_exec_peak_rss_kb"),
+    ngx_http_mcp_field_var("exec_outcome", NGX_HTTP_MCP_FIELD_EXEC, 0,
+                           "x-mcp-exec-outcome"),
+    ngx_http_mcp_field_var("exec_wall_ms", NGX_HTTP_MCP_FIELD_EXEC, 1,
+                           "x-mcp-exec-wall-ms"),
+    ngx_http_mcp_field_var("exec_cpu_ms", NGX_HTTP_MCP_FIELD_EXEC, 2,
+                           "x-mcp-exec-cpu-ms"),
+    ngx_http_mcp_field_var("exec_peak_rss_kb", NGX_HTTP_MCP_FIELD_EXEC, 3,
+                           "x-mcp-exec-peak-rss-kb"),
 };
+
+/* the sandbox's figures (docs/internals.md), in the order of the fields */
+#define NGX_HTTP_MCP_EXEC_HEADERS  4
+#define NGX_HTTP_MCP_EXEC_PREFIX   "x-mcp-exec-"
 
 #define NGX_HTTP_MCP_RECORD_FIELDS                                            \
     (sizeof(ngx_http_mcp_record_fields) / sizeof(ngx_http_mcp_field_t))
@@ -523,8 +529,9 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                     *p, time[NGX_HTTP_MCP_TIME_LEN];
-    size_t                      len;
+    size_t                      len, escaped[NGX_HTTP_MCP_RECORD_FIELDS];
     ngx_str_t                   value[NGX_HTTP_MCP_RECORD_FIELDS];
+    ngx_str_t                   exec[NGX_HTTP_MCP_EXEC_HEADERS];
     ngx_uint_t                  i, raw[NGX_HTTP_MCP_RECORD_FIELDS];
     ngx_table_elt_t            *h;
     ngx_http_mcp_ctx_t         *ctx;
@@ -540,6 +547,8 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
     if (ctx) {
         ngx_http_mcp_args_digest(r, ctx);
     }
+
+    ngx_http_mcp_exec_figures(r, exec);
 
     /* the values first: they size the record */
     len = sizeof("{}") - 1;
@@ -574,6 +583,10 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
             }
             break;
 
+        case NGX_HTTP_MCP_FIELD_EXEC:
+            value[i] = exec[f->data];
+            break;
+
         default: /* STRING, NUMBER */
             if (mmcf->record_index[f->data] == NGX_ERROR) {
                 break;
@@ -602,8 +615,9 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
             len += value[i].len;
 
         } else {
-            len += 2 + ngx_http_mcp_json_escaped_len(value[i].data,
-                                                     value[i].len);
+            escaped[i] = ngx_http_mcp_json_escaped_len(value[i].data,
+                                                       value[i].len);
+            len += 2 + escaped[i];
         }
     }
 
@@ -627,6 +641,12 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
         if (raw[i]) {
             p = ngx_cpymem(p, value[i].data, value[i].len);
 
+        } else if (escaped[i] == value[i].len) {
+            /* nothing in it to escape: every escape makes it longer */
+            *p++ = '"';
+            p = ngx_cpymem(p, value[i].data, value[i].len);
+            *p++ = '"';
+
         } else {
             *p++ = '"';
             p = ngx_http_mcp_json_escape(p, value[i].data, value[i].len);
@@ -642,6 +662,65 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * The X-MCP-Exec-* headers of the sandbox's answer, in one pass over its
+ * headers (four $upstream_http_ variables would be four passes).
+ */
+
+static void
+ngx_http_mcp_exec_figures(ngx_http_request_t *r, ngx_str_t *exec)
+{
+    ngx_uint_t             i, j;
+    ngx_list_part_t       *part;
+    ngx_table_elt_t       *h;
+    ngx_http_mcp_field_t  *f;
+
+    ngx_memzero(exec, NGX_HTTP_MCP_EXEC_HEADERS * sizeof(ngx_str_t));
+
+    if (r->upstream == NULL) {
+        return;
+    }
+
+    part = &r->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len <= sizeof(NGX_HTTP_MCP_EXEC_PREFIX) - 1
+            || ngx_strncasecmp(h[i].key.data,
+                               (u_char *) NGX_HTTP_MCP_EXEC_PREFIX,
+                               sizeof(NGX_HTTP_MCP_EXEC_PREFIX) - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        for (j = 0; j < NGX_HTTP_MCP_RECORD_FIELDS; j++) {
+            f = &ngx_http_mcp_record_fields[j];
+
+            if (f->type == NGX_HTTP_MCP_FIELD_EXEC
+                && exec[f->data].data == NULL
+                && h[i].key.len == f->variable.len
+                && ngx_strncasecmp(h[i].key.data, f->variable.data,
+                                   f->variable.len) == 0)
+            {
+                exec[f->data] = h[i].value;
+            }
+        }
+    }
 }
 
 

@@ -29,7 +29,7 @@
 #define NGX_HTTP_MCP_JWKS_MAX_SIZE  (256 * 1024)
 
 /* the nginx variables the audit record reads (ngx_http_mcp_audit.c) */
-#define NGX_HTTP_MCP_RECORD_VARIABLES  12
+#define NGX_HTTP_MCP_RECORD_VARIABLES  8
 
 /* the largest tools/list an aggregate reads from one tool set */
 #define NGX_HTTP_MCP_AGG_LIST_MAX   (256 * 1024)

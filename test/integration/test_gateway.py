@@ -336,6 +336,10 @@ def test_one_valid_audit_record_per_request(stack, keys):
     assert records[""]["status"] == 400
     assert records['"a5"']["exec_outcome"] == "ok"
     assert int(records['"a5"']["exec_wall_ms"]) >= 0
+    assert int(records['"a5"']["exec_cpu_ms"]) >= 0
+    assert int(records['"a5"']["exec_peak_rss_kb"]) > 1000     # a Python child
+    # refused before the sandbox: no figures
+    assert records['"a2"']["exec_outcome"] == records['"a2"']["exec_cpu_ms"] == ""
     assert records['"a6"']["session"] == 'ab\ufffd\ufffd"cd\x01\ufffd\ufffd\ufffd'
     ids = [record["request_id"] for record in records.values()]
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
