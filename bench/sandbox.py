@@ -457,7 +457,7 @@ def main():
           f"come seconds apart; each call finds the worker's background work done)")
     print("back-to-back: the next call as soon as the answer is in (calls/s = 1 / mean "
           "latency)\n")
-    labels = {"direct": "(a) worker, signed headers", "gateway": "(b) gateway, API key",
+    labels = {"direct": "(a) worker, signed identity", "gateway": "(b) gateway, API key",
               "cold": "(c) cold python3.11 -I -S -c"}
     print(f"{'':40} {'paced':^35}  {'back-to-back':^26}")
     print(f"{'snippet':9} {'case':30} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
