@@ -54,12 +54,14 @@ ngx_http_mcp_apikey_well_formed(const unsigned char *key, size_t len)
 /*
  * The signed message changes once a second per caller (it carries the
  * time in seconds), so a busy caller's signature is remembered: a few
- * recent messages and their signatures, looked up by a hash of the
+ * recent messages and their header values, looked up by a hash of the
  * message and compared whole.  It holds nothing secret.
  */
 
 #define NGX_HTTP_MCP_SIGN_MEMO        16
 #define NGX_HTTP_MCP_SIGN_MEMO_MSG    192
+
+/* base64url of the longest message, ".", base64url of a 32-byte HMAC */
 #define NGX_HTTP_MCP_SIGN_MEMO_VALUE  ((NGX_HTTP_MCP_SIGN_MEMO_MSG * 4 + 2) / 3 \
                                        + 1 + 43)
 

@@ -681,7 +681,10 @@ def test_spares_and_nursery_killed(worker):
     helpers = _children(zpid)
     assert len(helpers) >= 3, helpers      # nursery + spares (--prefork 2)
     for pid in helpers:
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass        # the last call's child, gone by itself meanwhile
     time.sleep(0.3)     # a spare killed as a call reaches it is that call lost
     for i in range(4):
         assert worker.run(f"print({i})")[:3] == ("ok", f"{i}\n", False)
