@@ -131,7 +131,6 @@ static ngx_http_mcp_field_t  ngx_http_mcp_record_fields[] = {
 
 /* the sandbox's figures (docs/internals.md), in the order of the fields */
 #define NGX_HTTP_MCP_EXEC_HEADERS  4
-#define NGX_HTTP_MCP_EXEC_PREFIX   "x-mcp-exec-"
 
 #define NGX_HTTP_MCP_RECORD_FIELDS                                            \
     (sizeof(ngx_http_mcp_record_fields) / sizeof(ngx_http_mcp_field_t))
@@ -665,16 +664,13 @@ ngx_http_mcp_record_variable(ngx_http_request_t *r,
 }
 
 
-/*
- * The X-MCP-Exec-* headers of the sandbox's answer, in one pass over its
- * headers (four $upstream_http_ variables would be four passes).
- */
+/* the X-MCP-Exec-* headers of the sandbox's answer, read directly (the
+ * $upstream_http_ variables cost several times more) */
 
 static void
 ngx_http_mcp_exec_figures(ngx_http_request_t *r, ngx_str_t *exec)
 {
-    ngx_uint_t             i, j;
-    ngx_list_part_t       *part;
+    ngx_uint_t             i;
     ngx_table_elt_t       *h;
     ngx_http_mcp_field_t  *f;
 
@@ -684,41 +680,18 @@ ngx_http_mcp_exec_figures(ngx_http_request_t *r, ngx_str_t *exec)
         return;
     }
 
-    part = &r->upstream->headers_in.headers.part;
-    h = part->elts;
+    for (i = 0; i < NGX_HTTP_MCP_RECORD_FIELDS; i++) {
+        f = &ngx_http_mcp_record_fields[i];
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len <= sizeof(NGX_HTTP_MCP_EXEC_PREFIX) - 1
-            || ngx_strncasecmp(h[i].key.data,
-                               (u_char *) NGX_HTTP_MCP_EXEC_PREFIX,
-                               sizeof(NGX_HTTP_MCP_EXEC_PREFIX) - 1)
-               != 0)
-        {
+        if (f->type != NGX_HTTP_MCP_FIELD_EXEC) {
             continue;
         }
 
-        for (j = 0; j < NGX_HTTP_MCP_RECORD_FIELDS; j++) {
-            f = &ngx_http_mcp_record_fields[j];
-
-            if (f->type == NGX_HTTP_MCP_FIELD_EXEC
-                && exec[f->data].data == NULL
-                && h[i].key.len == f->variable.len
-                && ngx_strncasecmp(h[i].key.data, f->variable.data,
-                                   f->variable.len) == 0)
-            {
-                exec[f->data] = h[i].value;
-            }
+        h = ngx_http_mcp_list_header(&r->upstream->headers_in.headers,
+                                     (const char *) f->variable.data,
+                                     f->variable.len);
+        if (h) {
+            exec[f->data] = h->value;
         }
     }
 }

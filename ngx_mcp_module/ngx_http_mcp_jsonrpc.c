@@ -11,7 +11,6 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_mcp_jsonrpc.h"
-#include "ngx_http_mcp_crypto.h"
 
 
 /* where a key puts the value that follows it */

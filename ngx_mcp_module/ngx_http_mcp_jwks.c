@@ -504,15 +504,13 @@ ngx_http_mcp_jwks_wait(ngx_http_request_t *r, ngx_http_mcp_ctx_t *ctx,
 static void
 ngx_http_mcp_jwks_poll(ngx_event_t *ev)
 {
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
     ngx_http_mcp_ctx_t  *ctx;
 
     r = ev->data;
-    c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mcp_module);
 
-    ngx_http_set_log_request(c->log, r);
+    ngx_http_set_log_request(r->connection->log, r);
 
     ev->timedout = 0;
     ngx_http_mcp_resume(r, ctx, NGX_HTTP_MCP_STATE_JWKS_DONE);

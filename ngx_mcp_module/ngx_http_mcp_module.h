@@ -293,6 +293,8 @@ ngx_int_t ngx_http_mcp_transport_encode(ngx_http_request_t *r,
     ngx_str_t *value, ngx_str_t *out);
 ngx_uint_t ngx_http_mcp_stateless(ngx_http_mcp_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_mcp_session_header(ngx_http_request_t *r);
+ngx_table_elt_t *ngx_http_mcp_list_header(ngx_list_t *headers,
+    const char *name, size_t len);
 
 /* ngx_http_mcp_jwks.c */
 ngx_int_t ngx_http_mcp_jwt_check(ngx_http_request_t *r,

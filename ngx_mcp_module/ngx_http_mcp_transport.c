@@ -337,11 +337,20 @@ ngx_http_mcp_session_header(ngx_http_request_t *r)
 static ngx_table_elt_t *
 ngx_http_mcp_find_header(ngx_http_request_t *r, const char *name, size_t len)
 {
+    return ngx_http_mcp_list_header(&r->headers_in.headers, name, len);
+}
+
+
+/* the first header of a list by name, any case; NULL when there is none */
+
+ngx_table_elt_t *
+ngx_http_mcp_list_header(ngx_list_t *headers, const char *name, size_t len)
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
