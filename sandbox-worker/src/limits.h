@@ -52,6 +52,14 @@
 #define SW_MIN_PREFORK              0
 #define SW_MAX_PREFORK              16
 
+/* Warm-up calls a tool set may name (runner.REHEARSALS). A spare runs the
+ * first one at once; the others once no call has been running for this
+ * long, one at a time, and none after its call has arrived: they move the
+ * copy-on-write faults of the modules calls use off the call's path while
+ * the worker is idle, and cost nothing when calls come back to back. */
+#define SW_MAX_REHEARSALS           8
+#define SW_REHEARSAL_IDLE_MS        5
+
 /* A child that has written its result waits this long for the zygote to
  * take its figures and kill it, then exits on its own. */
 #define SW_CHILD_LINGER_MS          1000

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,10 +27,6 @@
 
 /* The nursery's end of its socket to the zygote. */
 #define SW_NURSERY_FD       3
-
-/* The fixed call a spare runs to warm up (sw_rehearse). */
-#define SW_REHEARSAL_TOOL   "execute_code"
-#define SW_REHEARSAL_ARGS   "{\"code\":\"print(1)\"}"
 
 /* ---- children ---- */
 
@@ -91,12 +88,12 @@ sw_child_run(sw_zygote_t *z, json_t *req)
  * A forked child starts with none of the interpreter's pages in its page
  * tables: the first call would spend most of its time in page faults
  * (copy-on-write of the objects it touches, mapping libpython's code).
- * A spare takes those faults while waiting, by running one fixed call
- * whose output goes to /dev/null. It runs no user code and sees no user
- * data; the real call then starts warm.
+ * A spare takes those faults while waiting, by running the tool set's
+ * warm-up calls (runner.REHEARSALS) with output to /dev/null. They run no
+ * user code and see no user data; the real call then starts warm.
  */
 static void
-sw_rehearse(sw_zygote_t *z)
+sw_rehearse(sw_zygote_t *z, const sw_rehearsal_t *rh)
 {
     json_t   *ctx;
     char     *ctx_s;
@@ -110,13 +107,37 @@ sw_rehearse(sw_zygote_t *z)
     if (ctx_s == NULL) {
         return;                 /* only a warm-up: the call works without */
     }
-    res = PyObject_CallFunction(z->run_fn, "sss", SW_REHEARSAL_TOOL,
-                                SW_REHEARSAL_ARGS, ctx_s);
+    res = PyObject_CallFunction(z->run_fn, "sss", rh->tool, rh->args, ctx_s);
     if (res == NULL) {
         PyErr_Clear();
     }
     Py_XDECREF(res);
     free(ctx_s);
+}
+
+/* Is a frame there (the call, or the zygote retiring this spare)? */
+static int
+sw_call_waiting(void)
+{
+    struct pollfd pfd = { SW_CHILD_CALL_FD, POLLIN, 0 };
+    int           rc;
+
+    do {
+        rc = poll(&pfd, 1, 0);
+    } while (rc < 0 && errno == EINTR);
+    return rc != 0;             /* an error: stop warming, read the call */
+}
+
+/* The zygote found the worker idle: the other warm-up calls, each only
+ * while no call is there. */
+static void
+sw_warm_more(sw_zygote_t *z)
+{
+    int i;
+
+    for (i = 1; i < z->nrehearsals && !sw_call_waiting(); i++) {
+        sw_rehearse(z, &z->rehearsals[i]);
+    }
 }
 
 /* A spare child: confine what does not depend on the call, then wait for
@@ -125,8 +146,9 @@ static void
 sw_spare_main(sw_zygote_t *z, int out_fd, int call_fd, pid_t zygote_pid,
     int rehearse)
 {
-    char    err[256];
-    json_t *req = NULL;
+    char        err[256];
+    const char *type;
+    json_t     *req = NULL;
 
     PyOS_AfterFork_Child();
 
@@ -146,13 +168,66 @@ sw_spare_main(sw_zygote_t *z, int out_fd, int call_fd, pid_t zygote_pid,
         _exit(SW_EXIT_CONFINE_FAILED);
     }
     if (rehearse) {
-        sw_rehearse(z);
+        sw_rehearse(z, &z->rehearsals[0]);
     }
-    /* EOF instead of a call: the zygote retired this child. */
-    if (sw_frame_read(SW_CHILD_CALL_FD, &req, SW_MAX_FRAME_BYTES) != 0) {
-        _exit(0);
+    for (;;) {
+        /* EOF instead of a call: the zygote retired this child. */
+        if (sw_frame_read(SW_CHILD_CALL_FD, &req, SW_MAX_FRAME_BYTES) != 0) {
+            _exit(0);
+        }
+        type = json_string_value(json_object_get(req, "type"));
+        if (type == NULL || strcmp(type, "warm") != 0) {
+            break;
+        }
+        json_decref(req);
+        sw_warm_more(z);
     }
     sw_child_run(z, req);       /* never returns */
+}
+
+/*
+ * Once no call has been running for SW_REHEARSAL_IDLE_MS, each spare is
+ * told (a "warm" frame ahead of any call on its pipe) to run the tool
+ * set's other warm-up calls. Calls back to back leave the worker no such
+ * pause, so these do not compete with them.
+ */
+int
+sw_spare_warm_idle(sw_zygote_t *z)
+{
+    int64_t  now;
+    json_t  *warm;
+    int      i;
+
+    if (z->nrehearsals < 2) {
+        return -1;
+    }
+    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
+        if (z->children[i].pid != 0 && !z->children[i].replied) {
+            z->idle_since_ms = 0;
+            return -1;
+        }
+    }
+    if (z->npending > 0) {
+        z->idle_since_ms = 0;
+        return -1;
+    }
+    now = sw_now_ms();
+    if (z->idle_since_ms == 0) {
+        z->idle_since_ms = now;
+    }
+    if (now - z->idle_since_ms < SW_REHEARSAL_IDLE_MS) {
+        return (int) (z->idle_since_ms + SW_REHEARSAL_IDLE_MS - now);
+    }
+    warm = json_pack("{s:s}", "type", "warm");
+    for (i = 0; warm != NULL && i < z->nspares; i++) {
+        if (!z->spares[i].warm_sent) {
+            /* a spare that died is noticed by its pidfd */
+            (void) sw_frame_write(z->spares[i].call_fd, warm);
+            z->spares[i].warm_sent = 1;
+        }
+    }
+    json_decref(warm);
+    return -1;
 }
 
 /* Kills and reaps a spare that will not run a call. */

@@ -10,8 +10,9 @@
  * does is visible to the next. To keep fork (the page-table copy), the
  * seccomp JIT and the first page faults off the call's path, the zygote
  * keeps a few "spare" children forked ahead of time, confined as far as
- * possible without knowing the call (confine.h) and warmed up by a fixed
- * rehearsal call; a call goes to the oldest spare. Spares are forked by
+ * possible without knowing the call (confine.h) and warmed up by the tool
+ * set's warm-up calls (runner.REHEARSALS: the first at once, the others
+ * while the worker is idle); a call goes to the oldest spare. Spares are forked by
  * the nursery (spare.c), so the zygote itself never forks on a call's path.
  * After its result the child closes its output and waits to be killed:
  * the zygote answers first, and the teardown of the child's memory is no
@@ -38,6 +39,74 @@
 #include <unistd.h>
 
 /* ---- Python ---- */
+
+/* The warm-up call spares make when the tool set names none. */
+#define SW_DEFAULT_REHEARSAL_TOOL  "execute_code"
+#define SW_DEFAULT_REHEARSAL_ARGS  "{\"code\": \"print(1)\"}"
+
+/* Copies runner.REHEARSALS (optional): a sequence of (tool, arguments
+ * JSON) pairs, at most SW_MAX_REHEARSALS. A malformed one stops the start,
+ * with a sentence in the log. */
+static int
+sw_py_rehearsals(sw_zygote_t *z, PyObject *mod)
+{
+    PyObject   *seq, *item;
+    const char *tool, *args;
+    Py_ssize_t  i, n;
+    json_t     *parsed;
+
+    if (!PyObject_HasAttrString(mod, "REHEARSALS")) {
+        z->rehearsals[0].tool = strdup(SW_DEFAULT_REHEARSAL_TOOL);
+        z->rehearsals[0].args = strdup(SW_DEFAULT_REHEARSAL_ARGS);
+        z->nrehearsals = 1;
+        return z->rehearsals[0].tool && z->rehearsals[0].args ? 0 : -1;
+    }
+    seq = PySequence_Fast(PyObject_GetAttrString(mod, "REHEARSALS"),
+                          "runner.REHEARSALS must be a sequence");
+    if (seq == NULL) {
+        return -1;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > SW_MAX_REHEARSALS) {
+        PyErr_Format(PyExc_ValueError, "runner.REHEARSALS must hold 1 to %d"
+                     " (tool, arguments JSON) pairs, not %zd",
+                     SW_MAX_REHEARSALS, n);
+        Py_DECREF(seq);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
+            || (tool = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0))) == NULL
+            || (args = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 1))) == NULL)
+        {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "runner.REHEARSALS[%zd] must be a"
+                         " (tool, arguments JSON) pair of strings", i);
+            Py_DECREF(seq);
+            return -1;
+        }
+        parsed = json_loads(args, 0, NULL);
+        if (!json_is_object(parsed)) {
+            json_decref(parsed);
+            PyErr_Format(PyExc_ValueError, "runner.REHEARSALS[%zd]: the"
+                         " arguments are not a JSON object", i);
+            Py_DECREF(seq);
+            return -1;
+        }
+        json_decref(parsed);
+        z->rehearsals[i].tool = strdup(tool);
+        z->rehearsals[i].args = strdup(args);
+        if (z->rehearsals[i].tool == NULL || z->rehearsals[i].args == NULL) {
+            Py_DECREF(seq);
+            PyErr_NoMemory();
+            return -1;
+        }
+        z->nrehearsals = (int) i + 1;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
 
 static int
 sw_py_init(sw_zygote_t *z, const sw_config_t *cfg)
@@ -91,11 +160,12 @@ sw_py_init(sw_zygote_t *z, const sw_config_t *cfg)
     }
     z->run_fn = PyObject_GetAttrString(mod, "run");
     warm = PyObject_GetAttrString(mod, "warm");
-    Py_DECREF(mod);
-    if (z->run_fn == NULL || warm == NULL) {
+    if (z->run_fn == NULL || warm == NULL || sw_py_rehearsals(z, mod) != 0) {
+        Py_DECREF(mod);
         Py_XDECREF(warm);
         goto fail;
     }
+    Py_DECREF(mod);
     res = PyObject_CallFunction(warm, "s", cfg->data_dir);
     Py_DECREF(warm);
     if (res == NULL) {
@@ -204,6 +274,19 @@ sw_hand_over(sw_zygote_t *z, json_t *req, const sw_limits_t *lim, long fsize,
     return 0;
 }
 
+/* CPU time (ms) a live process has used; 0 if it cannot be read. */
+static long
+sw_cpu_used_ms(pid_t pid)
+{
+    struct timespec ts;
+    clockid_t       clk;
+
+    if (clock_getcpuclockid(pid, &clk) != 0 || clock_gettime(clk, &ts) != 0) {
+        return 0;
+    }
+    return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Starts the call in a spare (or, with none, a child forked now). */
 static void
 sw_start_call(sw_zygote_t *z, json_t *req)
@@ -247,6 +330,8 @@ sw_start_call(sw_zygote_t *z, json_t *req)
     c->lim = lim;
     c->start_ms = sw_now_ms();
     c->deadline_ms = c->start_ms + lim.wall_ms;
+    /* the warm-up is not the call's: its figures start here */
+    c->cpu_base_ms = sw_cpu_used_ms(s.pid);
     c->hard_cap = (size_t) lim.output_bytes + SW_TRAILER_RESERVE_BYTES;
     z->nchildren++;
 }
@@ -512,6 +597,13 @@ sw_reply(sw_zygote_t *z, sw_child_t *c, const sw_end_t *e, json_t *tj,
     json_decref(f);
 }
 
+/* The call's share of a child's total CPU time (ms). */
+static long
+sw_call_cpu_ms(const sw_child_t *c, long total_ms)
+{
+    return total_ms > c->cpu_base_ms ? total_ms - c->cpu_base_ms : 0;
+}
+
 /* Peak RSS (KiB) of a live process, from /proc; -1 once its memory is
  * gone (exiting). */
 static long
@@ -563,7 +655,8 @@ sw_finish_early(sw_zygote_t *z, sw_child_t *c)
         json_decref(tj);
         return -1;
     }
-    e.cpu_ms = (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    e.cpu_ms = sw_call_cpu_ms(c, (long) ts.tv_sec * 1000
+                                 + ts.tv_nsec / 1000000);
     /* Its teardown is background work, not to run before the answer. */
     (void) sw_sched_slice(c->pid, SCHED_BATCH, 0);
     sw_kill_child(c);
@@ -591,8 +684,10 @@ sw_finish(sw_zygote_t *z, sw_child_t *c)
     } while (r < 0 && errno == EINTR);
 
     if (!c->replied) {
-        e.cpu_ms = (long) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000
-                   + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+        e.cpu_ms = sw_call_cpu_ms(c, (long) (ru.ru_utime.tv_sec
+                                             + ru.ru_stime.tv_sec) * 1000
+                                      + (ru.ru_utime.tv_usec
+                                         + ru.ru_stime.tv_usec) / 1000);
         e.rss_kb = ru.ru_maxrss;
         if (WIFSIGNALED(status)) {
             e.sig = WTERMSIG(status);
@@ -722,13 +817,17 @@ sw_loop(sw_zygote_t *z)
 {
     struct pollfd  pfd[SW_POLL_MAX];
     sw_child_t    *owner[SW_POLL_MAX];
-    int            n, i, rc, timeout;
+    int            n, i, rc, timeout, warm_in;
 
     for (;;) {
         sw_spare_request(z);
         sw_start_pending(z);
         sw_nursery_sched(z);
         timeout = sw_poll_set(z, pfd, owner, &n);
+        warm_in = sw_spare_warm_idle(z);
+        if (warm_in >= 0 && (timeout < 0 || warm_in < timeout)) {
+            timeout = warm_in;
+        }
         rc = poll(pfd, (nfds_t) n, timeout);
         if (rc < 0) {
             if (errno == EINTR) {

@@ -18,12 +18,19 @@
  * answered whose exit is not yet reaped. */
 #define SW_ZYGOTE_SLOTS  (2 * SW_MAX_CONCURRENCY)
 
+/* A warm-up call (runner.REHEARSALS): tool name and arguments JSON. */
+typedef struct {
+    char        *tool;
+    char        *args;
+} sw_rehearsal_t;
+
 /* A child forked ahead of time, waiting for its call. */
 typedef struct {
     pid_t        pid;
     int          pidfd;
     int          out_fd;        /* read end of its stdout/stderr */
     int          call_fd;       /* write end of its call pipe */
+    int          warm_sent;     /* told to run the idle warm-up calls */
 } sw_spare_t;
 
 /* One running tool call. */
@@ -34,6 +41,7 @@ typedef struct {
     json_int_t   id;
     int64_t      start_ms;
     int64_t      deadline_ms;
+    long         cpu_base_ms;   /* CPU it used before its call (warm-up) */
     sw_limits_t  lim;
     char        *buf;
     size_t       len;
@@ -48,6 +56,8 @@ typedef struct {
     sw_confine_t  confine;
     sw_limits_t   base;         /* the spares' limits (the configured ones) */
     PyObject     *run_fn;       /* runner.run */
+    sw_rehearsal_t rehearsals[SW_MAX_REHEARSALS];
+    int           nrehearsals;
     sw_child_t    children[SW_ZYGOTE_SLOTS];
     int           nchildren;
     sw_spare_t    spares[SW_MAX_PREFORK];
@@ -60,6 +70,7 @@ typedef struct {
     json_t       *pending[SW_ZYGOTE_SLOTS];  /* calls waiting for a spare */
     int           npending;
     int64_t       nursery_after_ms;  /* no nursery restart before this */
+    int64_t       idle_since_ms;     /* no call running since; 0: busy */
 } sw_zygote_t;
 
 /* spare.c: the spares and the nursery that forks them */
@@ -74,5 +85,8 @@ void sw_spare_died(sw_zygote_t *z, int i);
 int sw_spare_take(sw_zygote_t *z, sw_spare_t *out);
 /* Kills and reaps a spare that will not run a call. */
 void sw_spare_discard(sw_spare_t *s);
+/* Tells idle spares to warm up further; returns the poll timeout (ms)
+ * until that is due, -1 for none. */
+int sw_spare_warm_idle(sw_zygote_t *z);
 
 #endif /* SW_ZYGOTE_INT_H */

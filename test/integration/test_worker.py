@@ -732,14 +732,18 @@ def test_sandbox_status_reports_limits_and_load(worker):
 QUOTA_MB = 1
 
 
-def _start_worker(tmp, listen, extra=(), preexec_fn=None):
+def _start_worker(tmp, listen, extra=(), preexec_fn=None, runner_extra=""):
     """Starts the worker binary staged under tmp; returns (proc, log path,
-    workspace root). Does not wait for it to be ready."""
+    workspace root). Does not wait for it to be ready. runner_extra is
+    appended to the staged tool set's runner.py."""
     secret = tmp / "secret"
     secret.write_bytes(SECRET + b"\n")
     os.chmod(secret, 0o600)
     ws_root = tmp / "workspaces"
     binary, toolset, data = stage_sandbox(str(tmp))
+    if runner_extra:
+        with open(os.path.join(toolset, "runner.py"), "a") as f:
+            f.write(runner_extra)
     cmd = [binary, "--toolset", toolset, "--listen", listen,
            "--identity-secret-file", str(secret),
            "--workspace-root", str(ws_root), "--data-dir", data, *extra]
@@ -1011,6 +1015,96 @@ def test_no_landlock_weaker_mode_only_when_accepted():
         assert outcome == "error" and "PermissionError" in text
         outcome, text, _, _ = w.run("print('ok')")
         assert (outcome, text.strip()) == ("ok", "ok")
+    finally:
+        _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- warm-up
+#
+# runner.REHEARSALS: the first warm-up call runs in every spare, the others
+# once the worker has been idle (limits.h, SW_REHEARSAL_IDLE_MS). Each
+# counts itself in the spare process (sys is that process's own), so the
+# call that process then runs can tell how many ran before it.
+
+COUNT_STEP = "import sys\nsys.warm_steps = getattr(sys, 'warm_steps', 0) + 1"
+BURN_STEP = ("import time\nt = time.process_time()\n"
+             "while time.process_time() - t < 0.4: pass")
+REPORT = "import sys\nprint(getattr(sys, 'warm_steps', 0))"
+
+
+def _warm_worker(tmp, rehearsals):
+    port = _free_port()
+    proc, log_path, ws_root = _start_worker(
+        tmp, f"127.0.0.1:{port}", ["--prefork", "1"],
+        runner_extra=f"\nREHEARSALS = {rehearsals!r}\n")
+    return proc, log_path, Worker(proc, port, ws_root)
+
+
+def test_idle_warm_up_runs_before_the_call_and_is_not_billed():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-warm-"))
+    os.chmod(tmp, 0o755)
+    steps = [("execute_code", json.dumps({"code": COUNT_STEP}))] * 3 + [
+        ("execute_code", json.dumps({"code": BURN_STEP}))]
+    proc, log_path, w = _warm_worker(tmp, tuple(steps))
+    try:
+        line = proc.stdout.readline().decode()
+        assert line.startswith("mcp-sandbox-worker ready"), log_path.read_text()
+        for _ in range(3):
+            time.sleep(1.5)     # idle: the spare has run every step
+            outcome, text, is_error, h = w.run(REPORT)
+            assert (outcome, is_error) == ("ok", False), text
+            assert text.strip() == "3"
+            # the 0.4 s the last step burned is the spare's, not the call's
+            assert int(h["X-MCP-Exec-Cpu-Ms"]) < 200, h["X-MCP-Exec-Cpu-Ms"]
+        # a call's own CPU is still counted
+        outcome, _, _, h = w.run(BURN_STEP)
+        assert outcome == "ok" and int(h["X-MCP-Exec-Cpu-Ms"]) >= 350
+    finally:
+        _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_warm_up_stops_when_the_call_arrives():
+    # a call that arrives during a warm-up step waits for that step (no
+    # call is cut into it), and no further step runs before the call
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-warm-"))
+    os.chmod(tmp, 0o755)
+    slow = ("import time\nt = time.monotonic()\n"
+            "while time.monotonic() - t < 3: time.sleep(0.01)\n" + COUNT_STEP)
+    steps = tuple(("execute_code", json.dumps({"code": code}))
+                  for code in (COUNT_STEP, slow, COUNT_STEP))
+    proc, log_path, w = _warm_worker(tmp, steps)
+    try:
+        line = proc.stdout.readline().decode()
+        assert line.startswith("mcp-sandbox-worker ready"), log_path.read_text()
+        time.sleep(1.0)     # the spare is in its 3 s second step
+        t0 = time.monotonic()
+        outcome, text, _, _ = w.run(REPORT)
+        assert outcome == "ok" and text.strip() == "2"
+        assert time.monotonic() - t0 < 4.5
+    finally:
+        _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("rehearsals, message", [
+    ((("execute_code", "not json"),),
+     "runner.REHEARSALS[0]: the arguments are not a JSON object"),
+    ((("execute_code",),),
+     "runner.REHEARSALS[0] must be a (tool, arguments JSON) pair of strings"),
+    ((), "runner.REHEARSALS must hold 1 to 8 (tool, arguments JSON) pairs"),
+])
+def test_malformed_rehearsals_refuse_to_start(rehearsals, message):
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-warm-"))
+    os.chmod(tmp, 0o755)
+    proc, log_path, _ = _warm_worker(tmp, rehearsals)
+    try:
+        assert proc.wait(timeout=30) != 0
+        assert proc.stdout.read() == b""
+        log = log_path.read_text()
+        assert message in log, log
+        assert '"event":"toolset_import_failed"' in log
     finally:
         _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -64,6 +64,51 @@ tool_discovery.MODULES = {k: v for k, v in APPROVED_MODULES.items()
 tool_discovery.STDLIB = STDLIB
 
 # Functions the log_store tool may call (never private helpers).
+# Warm-up calls for the worker's spare processes (docs/adding-a-tool-set.md):
+# the first runs in every spare; the others only while the worker is idle,
+# to take the copy-on-write faults of what agents' code commonly uses (JSON,
+# text, regular expressions, collections, dates, the approved modules)
+# before a call needs them. Fixed code, output discarded, no user data.
+# Small data: the faults come from the code paths, not from the sizes.
+_WARM_JSON = r"""
+import json
+rows = [{"n": i, "name": "item-%d" % i, "tags": ["a", "b"][: i % 3],
+         "v": i * 1.5, "ok": i % 2 == 0, "none": None} for i in range(10)]
+back = json.loads(json.dumps(rows, sort_keys=True))
+json.dumps(back, indent=2, ensure_ascii=False)
+sorted(back, key=lambda r: (-r["v"], r["name"]))
+lines = ["2025-01-%02dT10:00:00Z host%d: %s took %dms ip=10.0.%d.%d"
+         % (i + 1, i % 3, "ERROR x" if i % 3 == 0 else "INFO ok", i * 13, i, i)
+         for i in range(10)]
+[line.split() for line in lines if "error" in line.lower()]
+print(len(back), f"{3.14159:.2f} {12345:,}", lines[0].strip().partition(" "))
+"""
+_WARM_TEXT = r"""
+import collections, datetime, re, statistics
+lines = ["2025-01-%02dT10:00:00Z host%d: %s took %dms ip=10.0.%d.%d"
+         % (i + 1, i % 3, "ERROR x" if i % 3 == 0 else "INFO ok", i * 13, i, i)
+         for i in range(10)]
+pat = re.compile(r"(?P<ts>\S+) (?P<host>\w+): (?P<level>[A-Z]+) (.*?) "
+                 r"took (?P<ms>\d+)ms")
+found = [m.groupdict() for m in map(pat.search, lines) if m]
+re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", "\n".join(lines))
+re.sub(r"ip=\S+", "ip=-", lines[0])
+re.split(r"[,;\s]+", "a, b;c  d")
+[line for line in lines if re.search("error", line, re.I)]
+levels = collections.Counter(f["level"] for f in found)
+by_host = collections.defaultdict(list)
+for f in found:
+    by_host[f["host"]].append(int(f["ms"]))
+{h: (min(v), max(v), statistics.mean(v), statistics.median(v))
+ for h, v in by_host.items()}
+datetime.datetime.fromisoformat("2025-01-15T10:00:00+00:00").strftime("%H:%M")
+log_store.parse_line(lines[0])
+privacy.scrub_all_pii("a@example.com 10.0.0.1")
+print(levels.most_common(1), len(by_host))
+"""
+REHEARSALS = tuple(("execute_code", json.dumps({"code": code}))
+                   for code in ("print(1)", _WARM_JSON, _WARM_TEXT))
+
 LOG_STORE_FUNCTIONS = ("search_logs", "get_error_summary", "tail_logs",
                        "extract_fields", "list_services")
 
