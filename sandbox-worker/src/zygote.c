@@ -50,7 +50,7 @@
 static int
 sw_py_rehearsals(sw_zygote_t *z, PyObject *mod)
 {
-    PyObject   *seq, *item;
+    PyObject   *attr, *seq, *item;
     const char *tool, *args;
     Py_ssize_t  i, n;
     json_t     *parsed;
@@ -61,8 +61,12 @@ sw_py_rehearsals(sw_zygote_t *z, PyObject *mod)
         z->nrehearsals = 1;
         return z->rehearsals[0].tool && z->rehearsals[0].args ? 0 : -1;
     }
-    seq = PySequence_Fast(PyObject_GetAttrString(mod, "REHEARSALS"),
-                          "runner.REHEARSALS must be a sequence");
+    attr = PyObject_GetAttrString(mod, "REHEARSALS");
+    if (attr == NULL) {
+        return -1;
+    }
+    seq = PySequence_Fast(attr, "runner.REHEARSALS must be a sequence");
+    Py_DECREF(attr);
     if (seq == NULL) {
         return -1;
     }

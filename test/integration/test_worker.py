@@ -1088,6 +1088,22 @@ def test_warm_up_stops_when_the_call_arrives():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_shipped_warm_up_calls_succeed_confined(worker):
+    # every warm-up call of the log-analysis tool set, made as a call: a
+    # call is confined at least as tightly as a waiting spare, and a step
+    # that failed would end a spare's warm-up early without a word
+    out = subprocess.run(
+        ["/usr/bin/python3", "-c", "import json, sys; sys.path.insert(0, "
+         "sys.argv[1]); import runner; print(json.dumps(runner.REHEARSALS))",
+         str(TOOLSET)], capture_output=True, text=True, check=True).stdout
+    rehearsals = json.loads(out)
+    assert len(rehearsals) >= 2
+    for tool, args in rehearsals:
+        status, h, body = worker.call(tool, json.loads(args))
+        assert status == 200 and h["X-MCP-Exec-Outcome"] == "ok", body
+        assert not body["result"]["isError"], body
+
+
 @pytest.mark.parametrize("rehearsals, message", [
     ((("execute_code", "not json"),),
      "runner.REHEARSALS[0]: the arguments are not a JSON object"),
