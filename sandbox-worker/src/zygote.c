@@ -12,8 +12,9 @@
  * keeps a few "spare" children forked ahead of time, confined as far as
  * possible without knowing the call (confine.h) and warmed up by the tool
  * set's warm-up calls (runner.REHEARSALS: the first at once, the others
- * while the worker is idle); a call goes to the oldest spare. Spares are forked by
- * the nursery (spare.c), so the zygote itself never forks on a call's path.
+ * while the worker is idle); a call goes to the oldest spare. Spares are
+ * forked by the nursery (spare.c), so the zygote itself never forks on a
+ * call's path.
  * After its result the child closes its output and waits to be killed:
  * the zygote answers first, and the teardown of the child's memory is no
  * longer on the call's path either. */
@@ -278,7 +279,7 @@ sw_hand_over(sw_zygote_t *z, json_t *req, const sw_limits_t *lim, long fsize,
     return 0;
 }
 
-/* CPU time (ms) a live process has used; 0 if it cannot be read. */
+/* CPU time (ms) a live process has used; -1 if it cannot be read. */
 static long
 sw_cpu_used_ms(pid_t pid)
 {
@@ -286,7 +287,7 @@ sw_cpu_used_ms(pid_t pid)
     clockid_t       clk;
 
     if (clock_getcpuclockid(pid, &clk) != 0 || clock_gettime(clk, &ts) != 0) {
-        return 0;
+        return -1;
     }
     return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
@@ -336,6 +337,9 @@ sw_start_call(sw_zygote_t *z, json_t *req)
     c->deadline_ms = c->start_ms + lim.wall_ms;
     /* the warm-up is not the call's: its figures start here */
     c->cpu_base_ms = sw_cpu_used_ms(s.pid);
+    if (c->cpu_base_ms < 0) {
+        c->cpu_base_ms = 0;
+    }
     c->hard_cap = (size_t) lim.output_bytes + SW_TRAILER_RESERVE_BYTES;
     z->nchildren++;
 }
@@ -642,25 +646,22 @@ sw_peak_rss_kb(pid_t pid)
 static int
 sw_finish_early(sw_zygote_t *z, sw_child_t *c)
 {
-    struct timespec ts;
-    clockid_t       clk;
     sw_end_t        e = { 0, 0, 0, 0 };
     json_t         *tj;
     size_t          text_len;
+    long            cpu_ms;
 
     tj = sw_trailer(c, &text_len);
     if (tj == NULL) {
         return -1;
     }
-    if (clock_getcpuclockid(c->pid, &clk) != 0
-        || clock_gettime(clk, &ts) != 0
+    if ((cpu_ms = sw_cpu_used_ms(c->pid)) < 0
         || (e.rss_kb = sw_peak_rss_kb(c->pid)) < 0)
     {
         json_decref(tj);
         return -1;
     }
-    e.cpu_ms = sw_call_cpu_ms(c, (long) ts.tv_sec * 1000
-                                 + ts.tv_nsec / 1000000);
+    e.cpu_ms = sw_call_cpu_ms(c, cpu_ms);
     /* Its teardown is background work, not to run before the answer. */
     (void) sw_sched_slice(c->pid, SCHED_BATCH, 0);
     sw_kill_child(c);
