@@ -218,13 +218,20 @@ sw_spare_warm_idle(sw_zygote_t *z)
     if (now - z->idle_since_ms < SW_REHEARSAL_IDLE_MS) {
         return (int) (z->idle_since_ms + SW_REHEARSAL_IDLE_MS - now);
     }
-    warm = json_pack("{s:s}", "type", "warm");
-    for (i = 0; warm != NULL && i < z->nspares; i++) {
-        if (!z->spares[i].warm_sent) {
-            /* a spare that died is noticed by its pidfd */
-            (void) sw_frame_write(z->spares[i].call_fd, warm);
-            z->spares[i].warm_sent = 1;
+    warm = NULL;
+    for (i = 0; i < z->nspares; i++) {
+        if (z->spares[i].warm_sent) {
+            continue;
         }
+        if (warm == NULL) {
+            warm = json_pack("{s:s}", "type", "warm");
+            if (warm == NULL) {
+                break;          /* out of memory: it is only a warm-up */
+            }
+        }
+        /* a spare that died is noticed by its pidfd */
+        (void) sw_frame_write(z->spares[i].call_fd, warm);
+        z->spares[i].warm_sent = 1;
     }
     json_decref(warm);
     return -1;
