@@ -142,6 +142,16 @@ print(best, sum(int(r["v"]) for r in mine), Box(5).v)
     assert not r.ok and r.error.startswith("SyntaxError")
 
 
+def test_warm_up_calls_succeed(tmp_path):
+    # the worker's spares make these; one that failed would end a spare's
+    # warm-up early without a word
+    assert len(ds_runner.REHEARSALS) >= 2
+    for tool, args in ds_runner.REHEARSALS:
+        r = call(DATA_SCIENCE, tool, json.loads(args), tmp_path, data_dir=DATA,
+                 warm=True)
+        assert r.ok and r.output.strip(), (tool, r)
+
+
 def test_the_tool_set_is_self_contained():
     """A tool set directory is all its worker can read (Landlock): nothing
     of log-analysis may be needed."""

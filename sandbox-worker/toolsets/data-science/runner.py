@@ -32,6 +32,28 @@ STDLIB = ("collections", "csv", "datetime", "functools", "io", "itertools",
 FUNCTION_TOOLS = {"list_datasets": "list_datasets", "load_csv": "load_csv",
                   "describe": "describe", "group_by": "group_by"}
 
+# Warm-up calls for the worker's spares (docs/adding-a-tool-set.md): the
+# second, made while the worker is idle, runs the CSV, type and statistics
+# code of describe and group_by on a small CSV in memory (no data set read).
+_WARM_CSV = r"""
+import collections, io, json, math, statistics
+text = "day,region,units,price\n" + "".join(
+    "2025-01-%02d,%s,%d,%.2f\n" % (i % 28 + 1, ("west", "east", "north")[i % 3],
+                                   i * 7 % 40, 3.5 + i % 9) for i in range(30))
+columns, rows = datasets.read_csv(io.StringIO(text))
+types = datasets._types(columns, rows)
+stats = {c: datasets._stats([datasets._number(r[c]) for r in rows])
+         for c in columns if types[c] != "text"}
+groups = collections.defaultdict(list)
+for r in rows:
+    groups[r["region"]].append(datasets._number(r["units"]))
+summary = sorted(((k, math.fsum(v), statistics.mean(v))
+                  for k, v in groups.items()), key=lambda kv: -kv[1])
+print(json.dumps({"types": types, "stats": stats, "groups": summary})[:80])
+"""
+REHEARSALS = tuple(("execute_code", json.dumps({"code": code}))
+                   for code in ("print(1)", _WARM_CSV))
+
 
 class ToolError(Exception):
     """A tool failed in a way the agent should read."""
