@@ -63,7 +63,6 @@ tool_discovery.MODULES = {k: v for k, v in APPROVED_MODULES.items()
                           if k != "tool_discovery"}
 tool_discovery.STDLIB = STDLIB
 
-# Functions the log_store tool may call (never private helpers).
 # Warm-up calls for the worker's spare processes (docs/adding-a-tool-set.md):
 # the first runs in every spare; the others only while the worker is idle,
 # to take the copy-on-write faults of what agents' code commonly uses (JSON,
@@ -109,6 +108,7 @@ print(levels.most_common(1), len(by_host))
 REHEARSALS = tuple(("execute_code", json.dumps({"code": code}))
                    for code in ("print(1)", _WARM_JSON, _WARM_TEXT))
 
+# Functions the log_store tool may call (never private helpers).
 LOG_STORE_FUNCTIONS = ("search_logs", "get_error_summary", "tail_logs",
                        "extract_fields", "list_services")
 
