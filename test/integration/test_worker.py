@@ -1044,8 +1044,10 @@ def _warm_worker(tmp, rehearsals):
 def test_idle_warm_up_runs_before_the_call_and_is_not_billed():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-warm-"))
     os.chmod(tmp, 0o755)
+    # the last step burns 0.4 s of CPU and counts itself too, so a count
+    # of 4 says the burn ran in the spare before the call
     steps = [("execute_code", json.dumps({"code": COUNT_STEP}))] * 3 + [
-        ("execute_code", json.dumps({"code": BURN_STEP}))]
+        ("execute_code", json.dumps({"code": BURN_STEP + "\n" + COUNT_STEP}))]
     proc, log_path, w = _warm_worker(tmp, tuple(steps))
     try:
         line = proc.stdout.readline().decode()
@@ -1054,7 +1056,7 @@ def test_idle_warm_up_runs_before_the_call_and_is_not_billed():
             time.sleep(1.5)     # idle: the spare has run every step
             outcome, text, is_error, h = w.run(REPORT)
             assert (outcome, is_error) == ("ok", False), text
-            assert text.strip() == "3"
+            assert text.strip() == "4"
             # the 0.4 s the last step burned is the spare's, not the call's
             assert int(h["X-MCP-Exec-Cpu-Ms"]) < 200, h["X-MCP-Exec-Cpu-Ms"]
         # a call's own CPU is still counted

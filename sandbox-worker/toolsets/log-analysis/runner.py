@@ -69,6 +69,11 @@ tool_discovery.STDLIB = STDLIB
 # text, regular expressions, collections, dates, the approved modules)
 # before a call needs them. Fixed code, output discarded, no user data.
 # Small data: the faults come from the code paths, not from the sizes.
+_WARM_LINES = r"""
+lines = ["2025-01-%02dT10:00:00Z host%d: %s took %dms ip=10.0.%d.%d"
+         % (i + 1, i % 3, "ERROR x" if i % 3 == 0 else "INFO ok", i * 13, i, i)
+         for i in range(10)]
+"""
 _WARM_JSON = r"""
 import json
 rows = [{"n": i, "name": "item-%d" % i, "tags": ["a", "b"][: i % 3],
@@ -76,17 +81,11 @@ rows = [{"n": i, "name": "item-%d" % i, "tags": ["a", "b"][: i % 3],
 back = json.loads(json.dumps(rows, sort_keys=True))
 json.dumps(back, indent=2, ensure_ascii=False)
 sorted(back, key=lambda r: (-r["v"], r["name"]))
-lines = ["2025-01-%02dT10:00:00Z host%d: %s took %dms ip=10.0.%d.%d"
-         % (i + 1, i % 3, "ERROR x" if i % 3 == 0 else "INFO ok", i * 13, i, i)
-         for i in range(10)]
 [line.split() for line in lines if "error" in line.lower()]
 print(len(back), f"{3.14159:.2f} {12345:,}", lines[0].strip().partition(" "))
 """
 _WARM_TEXT = r"""
 import collections, datetime, re, statistics
-lines = ["2025-01-%02dT10:00:00Z host%d: %s took %dms ip=10.0.%d.%d"
-         % (i + 1, i % 3, "ERROR x" if i % 3 == 0 else "INFO ok", i * 13, i, i)
-         for i in range(10)]
 pat = re.compile(r"(?P<ts>\S+) (?P<host>\w+): (?P<level>[A-Z]+) (.*?) "
                  r"took (?P<ms>\d+)ms")
 found = [m.groupdict() for m in map(pat.search, lines) if m]
@@ -106,7 +105,8 @@ privacy.scrub_all_pii("a@example.com 10.0.0.1")
 print(levels.most_common(1), len(by_host))
 """
 REHEARSALS = tuple(("execute_code", json.dumps({"code": code}))
-                   for code in ("print(1)", _WARM_JSON, _WARM_TEXT))
+                   for code in ("print(1)", _WARM_LINES + _WARM_JSON,
+                                _WARM_LINES + _WARM_TEXT))
 
 # Functions the log_store tool may call (never private helpers).
 LOG_STORE_FUNCTIONS = ("search_logs", "get_error_summary", "tail_logs",
