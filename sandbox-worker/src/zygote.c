@@ -662,11 +662,11 @@ sw_finish_early(sw_zygote_t *z, sw_child_t *c)
         return -1;
     }
     e.cpu_ms = sw_call_cpu_ms(c, cpu_ms);
-    /* Its teardown is background work, not to run before the answer. */
-    (void) sw_sched_slice(c->pid, SCHED_BATCH, 0);
-    sw_kill_child(c);
     sw_reply(z, c, &e, tj, text_len);
     json_decref(tj);
+    /* It only waits to be killed now; its teardown is background work. */
+    (void) sw_sched_slice(c->pid, SCHED_BATCH, 0);
+    c->kill_at_ms = sw_now_ms() + SW_ANSWERED_KILL_DELAY_MS;
     return 0;
 }
 
@@ -755,6 +755,13 @@ sw_poll_set(sw_zygote_t *z, struct pollfd *pfd, sw_child_t **owner, int *np)
         if (!c->wall_killed && !c->replied && now >= c->deadline_ms) {
             c->wall_killed = 1;
             sw_kill_child(c);
+        }
+        if (c->kill_at_ms > 0 && now >= c->kill_at_ms) {
+            c->kill_at_ms = 0;
+            sw_kill_child(c);
+        }
+        if (c->kill_at_ms > 0 && (next < 0 || c->kill_at_ms < next)) {
+            next = c->kill_at_ms;
         }
         if (!c->wall_killed && !c->replied
             && (next < 0 || c->deadline_ms < next))

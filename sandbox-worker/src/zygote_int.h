@@ -49,6 +49,7 @@ typedef struct {
     int          wall_killed;
     int          cap_killed;
     int          replied;       /* result sent; only the reaping is left */
+    int64_t      kill_at_ms;    /* answered, alive: when it is killed */
 } sw_child_t;
 
 typedef struct {

@@ -1041,6 +1041,34 @@ def _warm_worker(tmp, rehearsals):
     return proc, log_path, Worker(proc, port, ws_root)
 
 
+def test_answered_child_killed_soon_after_its_answer():
+    """limits.h SW_ANSWERED_KILL_DELAY_MS: the zygote kills a child a
+    moment after its answer (so its teardown is not on the answer's way
+    out), not a second later when the child would exit on its own
+    (SW_CHILD_LINGER_MS). Without spares and idle warm-up steps, nothing
+    else wakes the zygote up."""
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-kill-"))
+    os.chmod(tmp, 0o755)
+    port = _free_port()
+    one_step = (("execute_code", json.dumps({"code": "print(1)"})),)
+    proc, log_path, ws_root = _start_worker(tmp, f"127.0.0.1:{port}", ["--prefork", "0"],
+                                            runner_extra=f"\nREHEARSALS = {one_step!r}\n")
+    try:
+        line = proc.stdout.readline().decode()
+        assert line.startswith("mcp-sandbox-worker ready"), log_path.read_text()
+        w = Worker(proc, port, ws_root)
+        for _ in range(5):
+            outcome, text, _, _ = w.run("import os\nprint(os.getpid())")
+            assert outcome == "ok", text
+            pid, answered = int(text), time.monotonic()
+            while os.path.exists(f"/proc/{pid}"):
+                assert time.monotonic() - answered < 0.5, f"child {pid} still alive"
+                time.sleep(0.005)
+    finally:
+        _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_idle_warm_up_runs_before_the_call_and_is_not_billed():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-warm-"))
     os.chmod(tmp, 0o755)
