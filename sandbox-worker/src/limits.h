@@ -64,10 +64,12 @@
  * take its figures and kill it, then exits on its own. */
 #define SW_CHILD_LINGER_MS          1000
 
-/* The zygote kills a child this long after sending its answer on, not at
- * once: tearing down the child's memory keeps a core busy in the kernel
- * for about a millisecond, unpreempted, and would hold up the answer on
- * its way out through the daemon's threads. */
+/* A call that found the worker idle (no answer for SW_REHEARSAL_IDLE_MS)
+ * has its child killed this long after its answer, not at once: tearing
+ * down the child's memory keeps a core busy in the kernel for about a
+ * millisecond, unpreempted, and would hold up the answer on its way out.
+ * Calls back to back kill at once (the next call would meet the teardown
+ * instead), and so does the arrival of any call. */
 #define SW_ANSWERED_KILL_DELAY_MS   2
 
 /* After a waiting child died unused, no new one is forked for this long

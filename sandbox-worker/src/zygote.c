@@ -334,6 +334,7 @@ sw_start_call(sw_zygote_t *z, json_t *req)
     c->id = id;
     c->lim = lim;
     c->start_ms = sw_now_ms();
+    c->after_idle = c->start_ms - z->answered_ms >= SW_REHEARSAL_IDLE_MS;
     c->deadline_ms = c->start_ms + lim.wall_ms;
     /* the warm-up is not the call's: its figures start here */
     c->cpu_base_ms = sw_cpu_used_ms(s.pid);
@@ -582,6 +583,7 @@ sw_reply(sw_zygote_t *z, sw_child_t *c, const sw_end_t *e, json_t *tj,
                   "exit_code", e->code, "signal", e->sig);
     free(text);
     c->replied = 1;
+    z->answered_ms = sw_now_ms();
     if (f == NULL) {
         sw_send_error(z, c->id, "crashed: out of memory in the zygote");
         return;
@@ -662,12 +664,34 @@ sw_finish_early(sw_zygote_t *z, sw_child_t *c)
         return -1;
     }
     e.cpu_ms = sw_call_cpu_ms(c, cpu_ms);
-    sw_reply(z, c, &e, tj, text_len);
-    json_decref(tj);
     /* It only waits to be killed now; its teardown is background work. */
     (void) sw_sched_slice(c->pid, SCHED_BATCH, 0);
-    c->kill_at_ms = sw_now_ms() + SW_ANSWERED_KILL_DELAY_MS;
+    if (c->after_idle) {
+        c->kill_at_ms = sw_now_ms() + SW_ANSWERED_KILL_DELAY_MS;
+    } else {
+        sw_kill_child(c);
+    }
+    sw_reply(z, c, &e, tj, text_len);
+    json_decref(tj);
     return 0;
+}
+
+/*
+ * Kills the answered children still waiting for their kill: a call has
+ * come in, so their answers are out, and with calls back to back their
+ * teardown is better done now than in the middle of that call.
+ */
+static void
+sw_kill_answered(sw_zygote_t *z)
+{
+    int i;
+
+    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
+        if (z->children[i].pid != 0 && z->children[i].kill_at_ms > 0) {
+            z->children[i].kill_at_ms = 0;
+            sw_kill_child(&z->children[i]);
+        }
+    }
 }
 
 /* The child has exited: reap it, answer unless already done, free the
@@ -875,6 +899,7 @@ sw_loop(sw_zygote_t *z)
         sw_spare_events(z, pfd, n);
         if (pfd[0].revents) {
             json_t *req = NULL;
+            sw_kill_answered(z);
             rc = sw_frame_read(z->ctl_fd, &req, SW_MAX_FRAME_BYTES);
             if (rc != 0) {
                 /* Daemon gone or speaking nonsense: take everyone down. */

@@ -50,6 +50,7 @@ typedef struct {
     int          cap_killed;
     int          replied;       /* result sent; only the reaping is left */
     int64_t      kill_at_ms;    /* answered, alive: when it is killed */
+    int          after_idle;    /* came when the worker was idle */
 } sw_child_t;
 
 typedef struct {
@@ -72,6 +73,7 @@ typedef struct {
     int           npending;
     int64_t       nursery_after_ms;  /* no nursery restart before this */
     int64_t       idle_since_ms;     /* no call running since; 0: busy */
+    int64_t       answered_ms;       /* when the last answer was sent */
 } sw_zygote_t;
 
 /* spare.c: the spares and the nursery that forks them */

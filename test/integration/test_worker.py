@@ -1042,11 +1042,11 @@ def _warm_worker(tmp, rehearsals):
 
 
 def test_answered_child_killed_soon_after_its_answer():
-    """limits.h SW_ANSWERED_KILL_DELAY_MS: the zygote kills a child a
-    moment after its answer (so its teardown is not on the answer's way
-    out), not a second later when the child would exit on its own
-    (SW_CHILD_LINGER_MS). Without spares and idle warm-up steps, nothing
-    else wakes the zygote up."""
+    """limits.h SW_ANSWERED_KILL_DELAY_MS: the zygote kills the child of
+    a call that found it idle a moment after its answer (so its teardown
+    is not on the answer's way out), not a second later when the child
+    would exit on its own (SW_CHILD_LINGER_MS). Without spares and idle
+    warm-up steps, nothing else wakes the zygote up."""
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-kill-"))
     os.chmod(tmp, 0o755)
     port = _free_port()
@@ -1064,6 +1064,7 @@ def test_answered_child_killed_soon_after_its_answer():
             while os.path.exists(f"/proc/{pid}"):
                 assert time.monotonic() - answered < 0.5, f"child {pid} still alive"
                 time.sleep(0.005)
+            time.sleep(0.02)    # the next call finds the worker idle
     finally:
         _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
