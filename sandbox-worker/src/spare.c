@@ -201,13 +201,7 @@ sw_spare_warm_idle(sw_zygote_t *z)
     if (z->nrehearsals < 2) {
         return -1;
     }
-    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
-        if (z->children[i].pid != 0 && !z->children[i].replied) {
-            z->idle_since_ms = 0;
-            return -1;
-        }
-    }
-    if (z->npending > 0) {
+    if (sw_call_in_flight(z) || z->npending > 0) {
         z->idle_since_ms = 0;
         return -1;
     }
@@ -449,10 +443,49 @@ sw_nursery_lost(sw_zygote_t *z)
     z->nursery_after_ms = sw_now_ms() + SW_PREFORK_RETRY_MS;
 }
 
+/* Whether a call is running and not yet answered. */
+int
+sw_call_in_flight(sw_zygote_t *z)
+{
+    int i;
+
+    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
+        if (z->children[i].pid != 0 && !z->children[i].replied) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Whether the refill waits: a call that found the worker idle runs, or
+ * its child is not yet torn down, and another spare is there for a call
+ * that comes meanwhile. The fork would take a core from that call and
+ * its answer; calls back to back (or a worker out of spares) do not wait.
+ */
+static int
+sw_refill_waits(sw_zygote_t *z)
+{
+    int i;
+
+    if (z->nspares == 0 || z->npending > 0) {
+        return 0;
+    }
+    for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {
+        if (z->children[i].pid != 0 && z->children[i].after_idle) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Asks the nursery for as many spares as are missing. */
 void
 sw_spare_request(sw_zygote_t *z)
 {
+    if (sw_refill_waits(z)) {
+        return;
+    }
     if (z->nursery_fd < 0) {
         if (z->prefork == 0 || sw_now_ms() < z->nursery_after_ms) {
             return;

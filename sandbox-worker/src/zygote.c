@@ -301,7 +301,7 @@ sw_start_call(sw_zygote_t *z, json_t *req)
     sw_spare_t  s;
     sw_child_t *c = NULL;
     long        fsize;
-    int         i, rc;
+    int         i, rc, idle;
 
     if (sw_call_check(req, &lim, &fsize) != 0) {
         sw_send_error(z, id, "crashed: malformed call frame");
@@ -317,6 +317,8 @@ sw_start_call(sw_zygote_t *z, json_t *req)
         sw_send_error(z, id, "crashed: too many calls in the zygote");
         return;
     }
+    idle = !sw_call_in_flight(z)
+           && sw_now_ms() - z->answered_ms >= SW_REHEARSAL_IDLE_MS;
     /* A spare may have died unnoticed: one more try with a fresh child. */
     rc = sw_hand_over(z, req, &lim, fsize, &s);
     if (rc != 0) {
@@ -334,7 +336,7 @@ sw_start_call(sw_zygote_t *z, json_t *req)
     c->id = id;
     c->lim = lim;
     c->start_ms = sw_now_ms();
-    c->after_idle = c->start_ms - z->answered_ms >= SW_REHEARSAL_IDLE_MS;
+    c->after_idle = idle;
     c->deadline_ms = c->start_ms + lim.wall_ms;
     /* the warm-up is not the call's: its figures start here */
     c->cpu_base_ms = sw_cpu_used_ms(s.pid);

@@ -673,13 +673,51 @@ def test_call_path_scheduled_short_and_background_batch(worker):
         t.join()
 
 
+def _settled_children(pid, count, timeout=10):
+    """The children of pid once there are count of them, twice in a row."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        now = set(_children(pid))
+        if len(now) == count and now == last:
+            return now
+        last = now
+        time.sleep(0.05)
+    raise AssertionError(f"children of {pid}: {last}, not {count}")
+
+
+def test_refill_waits_for_a_call_that_found_the_worker_idle(worker):
+    """spare.c sw_refill_waits: the spare taken by a call that found the
+    worker idle is replaced only once that call's child is gone (the fork
+    would take a core from the call); a call coming meanwhile takes the
+    last spare, and the nursery forks at once."""
+    zygote = eventually_pid(lambda: _zygote_pid(worker))
+    worker.run("print(1)")
+    idle = _settled_children(zygote, 3)       # the nursery and 2 spares
+    time.sleep(0.2)
+    first = threading.Thread(target=worker.run, args=("import time\ntime.sleep(3)",))
+    first.start()
+    try:
+        time.sleep(1.0)
+        assert set(_children(zygote)) <= idle, "a spare was forked during the call"
+        second = threading.Thread(target=worker.run, args=("import time\ntime.sleep(0.3)",))
+        second.start()
+        deadline = time.monotonic() + 1.5
+        while not set(_children(zygote)) - idle:
+            assert time.monotonic() < deadline, "no spare forked for the second call"
+            time.sleep(0.02)
+        assert first.is_alive()
+        second.join()
+    finally:
+        first.join()
+    assert len(_settled_children(zygote, 3)) == 3
+
+
 def test_spares_and_nursery_killed(worker):
     """The zygote's helpers (the nursery and the spare children waiting for
     a call) die: calls go on, and the helpers come back."""
     worker.run("print(1)")
     zpid = _zygote_pid(worker)
-    helpers = _children(zpid)
-    assert len(helpers) >= 3, helpers      # nursery + spares (--prefork 2)
+    helpers = _settled_children(zpid, 3)   # nursery + spares (--prefork 2)
     for pid in helpers:
         try:
             os.kill(pid, signal.SIGKILL)
