@@ -461,14 +461,15 @@ sw_call_in_flight(sw_zygote_t *z)
  * Whether the refill waits: a call that found the worker idle runs, or
  * its child is not yet torn down, and another spare is there for a call
  * that comes meanwhile. The fork would take a core from that call and
- * its answer; calls back to back (or a worker out of spares) do not wait.
+ * its answer; calls back to back (or a worker out of spares) do not wait,
+ * nor does a nursery to restart (the loop wakes up for that).
  */
 static int
 sw_refill_waits(sw_zygote_t *z)
 {
     int i;
 
-    if (z->nspares == 0 || z->npending > 0) {
+    if (z->nspares == 0 || z->npending > 0 || z->nursery_fd < 0) {
         return 0;
     }
     for (i = 0; i < SW_ZYGOTE_SLOTS; i++) {

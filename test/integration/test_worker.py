@@ -712,6 +712,38 @@ def test_refill_waits_for_a_call_that_found_the_worker_idle(worker):
     assert len(_settled_children(zygote, 3)) == 3
 
 
+def _cpu_seconds(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_nursery_lost_during_an_idle_call_is_restarted_without_spinning(worker):
+    """The refill's wait (spare.c sw_refill_waits) does not hold back a
+    nursery to restart: the zygote's loop wakes up for that, and a wait
+    would make it spin for as long as the call runs."""
+    zygote = eventually_pid(lambda: _zygote_pid(worker))
+    worker.run("print(1)")
+    helpers = _settled_children(zygote, 3)
+    starts = {p: int(pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[19])
+              for p in helpers}
+    nursery = min(starts, key=starts.get)      # forked with the zygote, before any spare
+    time.sleep(0.2)
+    call = threading.Thread(target=worker.run, args=("import time\ntime.sleep(3.5)",))
+    call.start()
+    try:
+        time.sleep(0.3)
+        os.kill(nursery, signal.SIGKILL)
+        time.sleep(1.5)                         # past SW_PREFORK_RETRY_MS
+        before = _cpu_seconds(zygote)
+        time.sleep(1.0)
+        assert _cpu_seconds(zygote) - before < 0.3, "the zygote spins"
+        assert call.is_alive()
+    finally:
+        call.join()
+    assert nursery not in _settled_children(zygote, 3)
+    assert worker.run("print('after')")[1].strip() == "after"
+
+
 def test_spares_and_nursery_killed(worker):
     """The zygote's helpers (the nursery and the spare children waiting for
     a call) die: calls go on, and the helpers come back."""
