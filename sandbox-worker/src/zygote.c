@@ -680,8 +680,8 @@ sw_finish_early(sw_zygote_t *z, sw_child_t *c)
 
 /*
  * Kills the answered children still waiting for their kill: a call has
- * come in, so their answers are out, and with calls back to back their
- * teardown is better done now than in the middle of that call.
+ * come in this soon after them, and their teardown is better done now
+ * than in the middle of that call.
  */
 static void
 sw_kill_answered(sw_zygote_t *z)

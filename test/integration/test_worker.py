@@ -1103,10 +1103,10 @@ BURN_STEP = ("import time\nt = time.process_time()\n"
 REPORT = "import sys\nprint(getattr(sys, 'warm_steps', 0))"
 
 
-def _warm_worker(tmp, rehearsals):
+def _warm_worker(tmp, rehearsals, prefork=1):
     port = _free_port()
     proc, log_path, ws_root = _start_worker(
-        tmp, f"127.0.0.1:{port}", ["--prefork", "1"],
+        tmp, f"127.0.0.1:{port}", ["--prefork", str(prefork)],
         runner_extra=f"\nREHEARSALS = {rehearsals!r}\n")
     return proc, log_path, Worker(proc, port, ws_root)
 
@@ -1119,14 +1119,11 @@ def test_answered_child_killed_soon_after_its_answer():
     warm-up steps, nothing else wakes the zygote up."""
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="sw-kill-"))
     os.chmod(tmp, 0o755)
-    port = _free_port()
     one_step = (("execute_code", json.dumps({"code": "print(1)"})),)
-    proc, log_path, ws_root = _start_worker(tmp, f"127.0.0.1:{port}", ["--prefork", "0"],
-                                            runner_extra=f"\nREHEARSALS = {one_step!r}\n")
+    proc, log_path, w = _warm_worker(tmp, one_step, prefork=0)
     try:
         line = proc.stdout.readline().decode()
         assert line.startswith("mcp-sandbox-worker ready"), log_path.read_text()
-        w = Worker(proc, port, ws_root)
         for _ in range(5):
             outcome, text, _, _ = w.run("import os\nprint(os.getpid())")
             assert outcome == "ok", text
