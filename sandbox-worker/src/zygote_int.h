@@ -78,8 +78,9 @@ typedef struct {
 
 /* spare.c: the spares and the nursery that forks them */
 
-/* Asks the nursery for as many spares as are missing. */
+/* Whether a call is running and not yet answered. */
 int sw_call_in_flight(sw_zygote_t *z);
+/* Asks the nursery for as many spares as are missing. */
 void sw_spare_request(sw_zygote_t *z);
 /* A spare from the nursery: takes it into the list. */
 void sw_spare_receive(sw_zygote_t *z);

@@ -712,8 +712,13 @@ def test_refill_waits_for_a_call_that_found_the_worker_idle(worker):
     assert len(_settled_children(zygote, 3)) == 3
 
 
+def _stat_fields(pid):
+    """/proc/PID/stat from its state on (field 3), past the command name."""
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_seconds(pid):
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)          # utime, stime: fields 14, 15
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -724,8 +729,7 @@ def test_nursery_lost_during_an_idle_call_is_restarted_without_spinning(worker):
     zygote = eventually_pid(lambda: _zygote_pid(worker))
     worker.run("print(1)")
     helpers = _settled_children(zygote, 3)
-    starts = {p: int(pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[19])
-              for p in helpers}
+    starts = {p: int(_stat_fields(p)[19]) for p in helpers}   # starttime: field 22
     nursery = min(starts, key=starts.get)      # forked with the zygote, before any spare
     time.sleep(0.2)
     call = threading.Thread(target=worker.run, args=("import time\ntime.sleep(3.5)",))
